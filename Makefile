@@ -1,0 +1,75 @@
+# Data Ethics in Marketing — the two commands a newcomer needs:
+#   make lab    set everything up and open the course in JupyterLab
+#   make test   set everything up and run every test
+# Run `make help` for the rest.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export JUPYTER_PLATFORM_DIRS := 1
+export MPLBACKEND := Agg
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+
+.DEFAULT_GOAL := help
+.PHONY: help setup lab test lint data data-check outputs bench site grade-demo lock clean
+
+help: ## list the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt constraints.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	  { echo "error: Python 3.11 or newer is needed (try: make PYTHON=python3.11 …)"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -r requirements.txt -c constraints.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	@touch $@
+
+setup: $(STAMP) ## create .venv, install pinned packages and the course package, build missing data
+	@$(BIN)/dataethics data build --missing --quiet
+	@$(BIN)/jupyter server extension list 2>&1 | grep -q "nbgrader.server_extensions.formgrader.*enabled" || \
+	  $(BIN)/jupyter server extension enable --sys-prefix nbgrader.server_extensions.formgrader
+
+lab: setup ## set up, then open the course in JupyterLab (prints the URL)
+	@ROOTFLAG=$$([ "$$(id -u)" = 0 ] && echo --allow-root); \
+	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" \
+	  --LabApp.default_url=/lab/tree/course/00-orientation.ipynb $$ROOTFLAG $(LAB_ARGS)
+
+test: setup ## set up, then run the whole test suite (lint, data, notebooks, grading, site, browser)
+	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+
+lint: setup ## ruff on code and notebooks
+	$(BIN)/ruff check .
+
+data: $(STAMP) ## rebuild every dataset and the manifest
+	$(BIN)/dataethics data build
+
+data-check: $(STAMP) ## check dataset files against the manifest
+	$(BIN)/dataethics data check
+
+outputs: setup ## re-execute the lessons and store their outputs
+	$(BIN)/python -m dataethics.refresh
+
+bench: setup ## time and peak memory per lesson, assignment, grading run and site build
+	$(BIN)/dataethics bench lessons assignments grading site
+
+site: setup ## build the website into _build/site (offline, from stored outputs)
+	$(BIN)/python -m dataethics.site
+
+grade-demo: setup ## grade a sample class end to end and print where the report is
+	$(BIN)/dataethics grade demo
+
+lock: ## re-resolve the pinned versions (needs network): updates constraints.txt
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet -r requirements.txt
+	.venv-lock/bin/python -m pip freeze --exclude-editable | \
+	  { echo "# Full resolved environment (Python 3.11, Linux), used as pip constraints."; \
+	    echo "# Regenerate with \`make lock\`; do not edit by hand."; cat; } > constraints.txt
+	rm -rf .venv-lock
+
+clean: ## remove the virtual environment, build output and grading scratch folders
+	rm -rf $(VENV) _build .pytest_cache .ruff_cache grader/demo
+	rm -rf assignments/release assignments/submitted assignments/autograded assignments/feedback
+	rm -f assignments/gradebook.db
+	find . -name __pycache__ -prune -exec rm -rf {} +

@@ -1,0 +1,87 @@
+"""Assignments: discover them, generate student versions, validate notebooks.
+
+Thin wrappers around nbgrader's own API (``NbGraderAPI``, ``Validator``) so
+that the tests, the release command and the site build share one path.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from traitlets.config import Config
+
+from dataethics import paths
+from dataethics.errors import DataethicsError, UnknownAssignmentError
+
+
+def assignment_ids(root: Path | None = None) -> list[str]:
+    """Return the ids of the assignments in ``<root>/source/`` (sorted).
+
+    >>> "ps00" in assignment_ids()
+    True
+    """
+    root = Path(root) if root is not None else paths.assignments_dir()
+    return sorted(p.name for p in (root / "source").iterdir() if p.is_dir()
+                  and any(p.glob("*.ipynb")))
+
+
+def check_assignment(assignment: str, root: Path | None = None) -> Path:
+    """Return the source folder of ``assignment`` or raise a one-line error."""
+    root = Path(root) if root is not None else paths.assignments_dir()
+    folder = root / "source" / assignment
+    if not folder.is_dir():
+        known = ", ".join(assignment_ids(root)) or "none"
+        raise UnknownAssignmentError(f"unknown assignment '{assignment}' (known: {known})")
+    return folder
+
+
+def course_config(root: Path) -> Config:
+    """Return an nbgrader config for a course folder ``root`` (gradebook inside it)."""
+    cfg = Config()
+    cfg.CourseDirectory.root = str(root)
+    cfg.CourseDirectory.course_id = "dataethics"
+    cfg.CourseDirectory.db_url = f"sqlite:///{root / 'gradebook.db'}"
+    cfg.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+    cfg.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+    cfg.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__"]
+    cfg.ExecutePreprocessor.timeout = 60
+    return cfg
+
+
+def generate_release(assignment: str, course_root: Path, source_root: Path | None = None) -> Path:
+    """Generate the student version of ``assignment`` in ``course_root/release/``.
+
+    The source folder is copied from ``source_root`` (default: the repository's
+    ``assignments/``) when ``course_root`` is another folder. Returns the
+    release folder.
+    """
+    from nbgrader.apps import NbGraderAPI
+
+    source_root = Path(source_root) if source_root is not None else paths.assignments_dir()
+    src = check_assignment(assignment, source_root)
+    course_root = Path(course_root)
+    dest = course_root / "source" / assignment
+    if dest.resolve() != src.resolve():
+        if dest.exists():
+            shutil.rmtree(dest)
+        shutil.copytree(src, dest, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    api = NbGraderAPI(config=course_config(course_root))
+    result = api.generate_assignment(assignment, force=True)
+    if not result.get("success"):
+        raise DataethicsError(
+            f"nbgrader could not generate '{assignment}': {result.get('error', '').strip()[-300:]}"
+        )
+    return course_root / "release" / assignment
+
+
+def validate(notebook: Path, invert: bool = False) -> dict[str, list[dict[str, str]]]:
+    """Run nbgrader's validator on ``notebook``; return its result dictionary.
+
+    Without ``invert`` an empty result means every test passed; with
+    ``invert`` an empty result means every test failed (a student version).
+    """
+    from nbgrader.validator import Validator
+
+    validator = Validator(invert=invert)
+    return validator.validate(str(notebook))
