@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -11,11 +10,6 @@ import pytest
 from dataethics import paths
 
 ROOT = paths.repo_root()
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """Keep matplotlib headless in every test process."""
-    os.environ.setdefault("MPLBACKEND", "Agg")
 
 
 @pytest.fixture(scope="session")

@@ -21,9 +21,10 @@ def _orders(n: int, rng: np.random.Generator, start: int) -> pd.DataFrame:
     """Build ``n`` orders from a fixed population of customers."""
     # Customer-level traits come from their own generator, so every chunk agrees.
     crng = np.random.default_rng(20260)
-    optin = crng.random(N_CUSTOMERS) < 0.35
     home = crng.choice(len(COUNTRIES), N_CUSTOMERS, p=[0.55, 0.15, 0.1, 0.12, 0.08])
     loyalty = crng.gamma(1.2, 1.0, N_CUSTOMERS)
+    # Loyal customers order more often and opt in more often.
+    optin = crng.random(N_CUSTOMERS) < np.clip(0.08 + 0.2 * loyalty, 0.0, 0.85)
     cust = rng.choice(N_CUSTOMERS, n, p=loyalty / loyalty.sum())
     channel = rng.choice(len(CHANNELS), n, p=[0.45, 0.25, 0.2, 0.1])
     days = rng.integers(0, 365, n)
