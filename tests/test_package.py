@@ -1,0 +1,64 @@
+"""Unit tests of the package's shared helpers (checklist, plot style, notebooks, CLI)."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib as mpl
+import nbformat
+import pytest
+
+from dataethics import authoring, checklist, notebooks, plotting
+
+DOCTESTED = ["dataethics.authoring", "dataethics.checklist", "dataethics.plotting",
+             "dataethics.data.schema", "dataethics.paths"]
+
+
+@pytest.mark.parametrize("module", DOCTESTED)
+def test_docstring_examples_run(module: str) -> None:
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.failed == 0 and result.attempted > 0
+
+
+def test_checklist_covers_every_module() -> None:
+    for module in ("m1", "m2", "m3", "m4"):
+        assert checklist.items_for(module), module
+    assert len(checklist.as_frame()) == len(checklist.CHECKLIST)
+    codes = [item.code for item in checklist.CHECKLIST]
+    assert len(codes) == len(set(codes))
+
+
+def test_course_style_uses_the_colour_blind_palette() -> None:
+    plotting.use_course_style()
+    colours = [c["color"] for c in mpl.rcParams["axes.prop_cycle"]]
+    assert colours[:3] == ["#0072B2", "#E69F00", "#009E73"]
+
+
+def _tiny_notebook(tmp_path: Path, source: str) -> Path:
+    path = tmp_path / "tiny.ipynb"
+    authoring.write(authoring.notebook([authoring.code(source)]), path)
+    return path
+
+
+def test_execute_measures_and_refresh_is_reproducible(tmp_path: Path) -> None:
+    path = _tiny_notebook(tmp_path, "x = bytearray(50_000_000)\nlen(x)")
+    result = notebooks.execute(path, measure=True)
+    assert result.notebook.cells[0].outputs[0]["data"]["text/plain"] == "50000000"
+    assert result.peak_mb > 50 and result.seconds > 0
+    notebooks.refresh_outputs(path)
+    first = path.read_text()
+    notebooks.refresh_outputs(path)
+    assert path.read_text() == first, "two runs must give the same file (no timing metadata)"
+    assert notebooks.clear_outputs(path) is True
+    assert nbformat.read(path, 4).cells[0].outputs == []
+    assert notebooks.clear_outputs(path) is False
+
+
+def test_bench_rejects_an_unknown_target() -> None:
+    out = subprocess.run([sys.executable, "-m", "dataethics.cli", "bench", "nope"],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and out.stderr.startswith("error: unknown benchmark")
