@@ -1,0 +1,69 @@
+"""Module 1 data: the planted defects exist at their documented rates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from dataethics.data import get, io, load, load_labels
+
+SNAPSHOT = pd.Timestamp("2026-06-30")
+
+
+@pytest.fixture(scope="module")
+def big() -> pd.DataFrame:
+    return load("smart_crm_big").merge(load_labels("smart_crm_big"), on="customer_id")
+
+
+def test_record_kinds_match_the_datasheet(big: pd.DataFrame) -> None:
+    shares = big["record_kind"].value_counts(normalize=True)
+    assert shares["duplicate"] == pytest.approx(0.08, abs=0.002)
+    assert shares["bot"] == pytest.approx(0.05, abs=0.002)
+
+
+def test_duplicates_share_a_normalised_email_with_their_person(big: pd.DataFrame) -> None:
+    key = big["email"].str.strip().str.lower().str.replace(r"\+[^@]*@", "@", regex=True)
+    dups = big[big["record_kind"] == "duplicate"]
+    assert (big.loc[dups.index, "email"] != key[dups.index]).all(), "duplicates are spelled differently"
+    people = big[big["record_kind"] == "person"].assign(key=key).set_index("person_id")["key"]
+    assert (key[dups.index].to_numpy() == people.loc[dups["person_id"]].to_numpy()).all()
+
+
+def test_defect_rates(big: pd.DataFrame) -> None:
+    assert big["age"].isna().mean() == pytest.approx(0.10, abs=0.01)
+    assert big["spend_12m_eur"].isna().mean() == pytest.approx(0.06, abs=0.01)
+    assert (big["spend_12m_eur"] < 0).mean() == pytest.approx(0.005, abs=0.002)
+    stale = big["last_activity"] < SNAPSHOT - pd.DateOffset(months=24)
+    assert stale.mean() == pytest.approx(0.15, abs=0.02)
+    humans = big[big["record_kind"] != "bot"]
+    assert humans["label_flipped"].mean() == pytest.approx(0.20, abs=0.01)
+    assert (humans["responded"] != humans["true_response"]).equals(humans["label_flipped"])
+
+
+def test_bots_are_recent_and_never_buy(big: pd.DataFrame) -> None:
+    bots = big[big["record_kind"] == "bot"]
+    assert (bots["orders_12m"] == 0).all()
+    assert (bots["signup_date"] > SNAPSHOT - pd.Timedelta(days=61)).all()
+    assert bots["email"].str.endswith("@example.org").all()
+
+
+def test_smart_table_is_clean_and_region_carries_no_signal() -> None:
+    smart = load("smart_crm_smart")
+    assert smart.notna().all().all() and smart["customer_id"].is_unique
+    by_region = smart.groupby("region", observed=True)["responded"].mean()
+    assert by_region.max() - by_region.min() < 0.12
+
+
+def test_identities_are_fictitious(big: pd.DataFrame) -> None:
+    domains = big["email"].str.strip().str.lower().str.split("@").str[1]
+    assert set(domains) <= {"example.com", "example.org"}
+
+
+def test_scaled_build_keeps_ids_unique(tmp_path: Path) -> None:
+    ds = get("smart_crm_big")
+    small = type(ds)(**{**ds.__dict__, "rows": 500, "chunk_rows": 500})
+    io.write_dataset(small, tmp_path, scale=3, progress=False)
+    out = pd.read_csv(tmp_path / "datasets" / "big" / "smart_crm_big_x3.csv")
+    assert len(out) == 1500 and out["customer_id"].is_unique
