@@ -13,6 +13,7 @@ from traitlets.config import Config
 
 from dataethics import paths
 from dataethics.errors import DataethicsError, UnknownAssignmentError
+from dataethics.grading import ensure_tools_on_path
 
 
 def assignment_ids(root: Path | None = None) -> list[str]:
@@ -38,6 +39,7 @@ def check_assignment(assignment: str, root: Path | None = None) -> Path:
 
 def course_config(root: Path) -> Config:
     """Return an nbgrader config for a course folder ``root`` (gradebook inside it)."""
+    ensure_tools_on_path()
     cfg = Config()
     cfg.CourseDirectory.root = str(root)
     cfg.CourseDirectory.course_id = "dataethics"
