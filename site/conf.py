@@ -8,7 +8,7 @@ language = "en"
 extensions = ["myst_nb"]
 nb_execution_mode = "off"          # lessons are rendered from their stored outputs
 nb_merge_streams = True
-myst_enable_extensions = ["dollarmath", "colon_fence", "deflist"]
+myst_enable_extensions = ["colon_fence", "deflist"]  # no math: MathJax would need a CDN
 myst_heading_anchors = 3
 exclude_patterns = ["_build", "**.ipynb_checkpoints"]
 suppress_warnings = ["mystnb.unknown_mime_type"]
@@ -23,3 +23,4 @@ html_theme_options = {
     "home_page_in_toc": True,
 }
 html_last_updated_fmt = None
+html_favicon = "_static/favicon.svg"

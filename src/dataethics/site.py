@@ -31,7 +31,7 @@ SITE_PAGES = ("index.md", "syllabus.md")
 def _assignment_summary(nb_path: Path) -> tuple[str, str]:
     """Title and first paragraph of an assignment's opening cell."""
     first = next(c for c in nbformat.read(nb_path, as_version=4).cells if c.cell_type == "markdown")
-    lines = [ln for ln in first.source.splitlines()]
+    lines = first.source.splitlines()
     title = next((ln.lstrip("# ").strip() for ln in lines if ln.startswith("#")), nb_path.stem)
     body = " ".join(ln.strip() for ln in lines if ln.strip() and not ln.startswith("#"))
     return title, body.split("**What to submit.**")[0].strip()
@@ -58,8 +58,8 @@ def _stage_assignments(stage: Path) -> list[str]:
                         zf.write(item, Path(assignment) / item.relative_to(release))
             nb_path = next(release.glob("*.ipynb"))
             title, body = _assignment_summary(nb_path)
-            lines += [f"## {title}", "", body, "",
-                      f"{{download}}`Download {assignment} (notebook and data) <downloads/{assignment}.zip>`", ""]
+            link = f"{{download}}`Download {assignment} (notebook and data) <downloads/{assignment}.zip>`"
+            lines += [f"## {title}", "", body, "", link, ""]
     (stage / "assignments.md").write_text("\n".join(lines), encoding="utf-8")
     return ids
 
