@@ -1,0 +1,162 @@
+"""The grading pipeline on a real class: honest, hostile and broken submissions of ps00."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from dataethics.grading import assignments, samples
+from dataethics.grading.autograde import Limits, Outcome, autograde, scores
+
+A = "ps00"
+FULL = {"q1-tests": 2, "q2-tests": 2, "q3-tests": 2, "q4-tests": 2}
+ZERO = dict.fromkeys(FULL, 0)
+
+
+def _edit(nb: nbformat.NotebookNode, gid: str, source: str) -> nbformat.NotebookNode:
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == gid:
+            cell.source = source
+    return nb
+
+
+def _class(course: Path) -> dict[str, tuple[str | bytes | nbformat.NotebookNode, str]]:
+    """Every case of the issue as one student: (notebook or raw content, file name)."""
+    release = assignments.generate_release(A, course)
+    source_nb = course / "source" / A / f"{A}.ipynb"
+    by_name = {s.name: s for s in samples.samples_for(A)}
+
+    def sub(name: str = "correct") -> nbformat.NotebookNode:
+        return samples.build_submission(by_name[name], source_nb, release / f"{A}.ipynb")
+
+    loop_kbi = "while True:\n    try:\n        pass\n    except KeyboardInterrupt:\n        pass"
+    cases: dict[str, tuple[object, str]] = {
+        "correct": (sub(), f"{A}.ipynb"),
+        "partial": (sub("partial"), f"{A}.ipynb"),
+        "blank": (sub("blank"), f"{A}.ipynb"),
+        "hardcoded": (sub("hardcoded"), f"{A}.ipynb"),
+        "raises": (_edit(sub(), "q1", "def average_basket(orders):\n    raise ValueError('oops')"),
+                   f"{A}.ipynb"),
+        "infinite_loop": (_edit(sub(), "q2", "while True:\n    pass"), f"{A}.ipynb"),
+        "catches_interrupt": (_edit(sub(), "q2", loop_kbi), f"{A}.ipynb"),
+        "memory_bomb": (_edit(sub(), "q3", "x = bytearray(40 * 2**30)"), f"{A}.ipynb"),
+        "sys_exit": (_edit(sub(), "q2", "import sys\nsys.exit(0)"), f"{A}.ipynb"),
+        "os_exit": (_edit(sub(), "q4", "import os\nos._exit(0)"), f"{A}.ipynb"),
+        "edited_test": (_edit(sub("blank"), "q1-tests", "assert True"), f"{A}.ipynb"),
+        "monkeypatch": (_edit(sub("blank"), "q1",
+                              "import numpy as np\nnp.isclose = lambda *a, **k: True\n"
+                              "def average_basket(orders):\n    return 0.0"), f"{A}.ipynb"),
+        "reads_gradebook": (_edit(sub(), "q1", "open('../../gradebook.db').read()\n"
+                                  "def average_basket(orders):\n    return 0.0"), f"{A}.ipynb"),
+        "huge_output": (_edit(sub(), "q4", "for i in range(300_000):\n    print(i)\n"
+                              + sub().cells[[c.metadata.get('nbgrader', {}).get('grade_id')
+                                              for c in sub().cells].index("q4")].source),
+                        f"{A}.ipynb"),
+        "invalid_json": (b'{"cells": [', f"{A}.ipynb"),
+        "empty_file": (b"", f"{A}.ipynb"),
+        "wrong_name": (sub(), "my_homework.ipynb"),
+    }
+    deleted = sub()
+    deleted.cells = [c for c in deleted.cells
+                     if c.metadata.get("nbgrader", {}).get("grade_id") != "q2-tests"]
+    cases["deleted_test"] = (deleted, f"{A}.ipynb")
+    retyped = sub()
+    for cell in retyped.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "q3-tests":
+            cell.cell_type = "markdown"
+            cell.pop("outputs", None)
+            cell.pop("execution_count", None)
+    cases["changed_type"] = (retyped, f"{A}.ipynb")
+    reordered = sub()
+    reordered.cells = reordered.cells[:2] + list(reversed(reordered.cells[2:]))
+    cases["reordered"] = (reordered, f"{A}.ipynb")
+    for student, (content, name) in cases.items():
+        folder = course / "submitted" / student / A
+        folder.mkdir(parents=True)
+        if isinstance(content, bytes):
+            (folder / name).write_bytes(content)
+        else:
+            nbformat.write(content, folder / name)
+    (course / "submitted" / "missing" / A).mkdir(parents=True)
+    return cases
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Outcome], dict]:
+    course = tmp_path_factory.mktemp("course")
+    shutil.copytree(assignments.paths.assignments_dir() / "source" / A, course / "source" / A)
+    _class(course)
+    limits = Limits(notebook_seconds=25, cell_seconds=10, memory_mb=2048)
+    outcomes = {o.student: o for o in autograde(A, course, workers=2, limits=limits, progress=False)}
+    return course, outcomes, scores(A, course)
+
+
+EXPECTED = {
+    "correct": FULL,
+    "partial": {"q1-tests": 2, "q2-tests": 0, "q3-tests": 0, "q4-tests": 2},
+    "blank": ZERO,
+    "hardcoded": {"q1-tests": 0, "q2-tests": 2, "q3-tests": 0, "q4-tests": 2},
+    "raises": {**FULL, "q1-tests": 0},
+    "infinite_loop": {**FULL, "q2-tests": 0, "q3-tests": 0, "q4-tests": 0},
+    "catches_interrupt": {**FULL, "q2-tests": 0, "q3-tests": 0, "q4-tests": 0},
+    "memory_bomb": {**FULL, "q3-tests": 0},
+    "sys_exit": {**FULL, "q2-tests": 0},
+    "os_exit": {**FULL, "q4-tests": 0},
+    "edited_test": ZERO,
+    "monkeypatch": ZERO,
+    "reads_gradebook": {**FULL, "q1-tests": 0},
+    "huge_output": FULL,
+    "invalid_json": ZERO,
+    "empty_file": ZERO,
+    "wrong_name": FULL,
+    "deleted_test": FULL,
+    "changed_type": FULL,
+    "reordered": FULL,
+    "missing": ZERO,
+}
+FLAGS = {
+    "infinite_loop": "time", "catches_interrupt": "interrupts", "memory_bomb": None,
+    "sys_exit": "sys.exit", "os_exit": "os._exit", "edited_test": "edited locked cell q1-tests",
+    "monkeypatch": "tampering", "reads_gradebook": "instructor files", "huge_output": "huge output",
+    "invalid_json": "invalid notebook", "empty_file": "invalid notebook", "wrong_name": "wrong file name",
+    "deleted_test": "deleted test cell q2-tests", "changed_type": "changed the type of cell q3-tests",
+    "reordered": "reordered", "missing": "missing notebook",
+}
+
+
+@pytest.mark.parametrize("student", sorted(EXPECTED))
+def test_each_case_gets_the_right_score(graded: tuple, student: str) -> None:
+    _, outcomes, got = graded
+    assert got[student] == pytest.approx(EXPECTED[student]), (student, outcomes[student].flags)
+
+
+@pytest.mark.parametrize("student", sorted(FLAGS))
+def test_each_case_is_flagged_with_what_happened(graded: tuple, student: str) -> None:
+    _, outcomes, _ = graded
+    flags = " | ".join(outcomes[student].flags)
+    word = FLAGS[student]
+    if word is None:
+        assert outcomes[student].flags or True  # a memory bomb may fail as a cell error only
+    else:
+        assert word in flags, flags
+    assert outcomes["correct"].flags == []
+
+
+def test_every_student_has_an_autograded_notebook_and_a_record(graded: tuple) -> None:
+    course, outcomes, _ = graded
+    for student in EXPECTED:
+        folder = course / "autograded" / student / A
+        assert (folder / f"{A}.ipynb").is_file(), student
+        record = json.loads((folder / "grading.json").read_text())
+        assert record["student"] == student
+
+
+def test_sandbox_was_used_when_available(graded: tuple) -> None:
+    from dataethics.grading.autograde import sandbox_available
+
+    _, outcomes, _ = graded
+    assert all(o.sandboxed == sandbox_available() for o in outcomes.values())
