@@ -13,7 +13,7 @@ export JUPYTER_PLATFORM_DIRS := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lab test lint data data-check outputs bench site grade-demo lock clean
+.PHONY: help setup lab test lint data data-check outputs bench site lock clean
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -51,14 +51,11 @@ data-check: $(STAMP) ## check dataset files against the manifest
 outputs: setup ## re-execute the lessons and store their outputs
 	$(BIN)/python -m dataethics.refresh
 
-bench: setup ## time and peak memory per lesson, assignment, grading run and site build
-	$(BIN)/dataethics bench lessons assignments grading site
+bench: setup ## time and peak memory per lesson and assignment, and the site build time
+	$(BIN)/dataethics bench lessons assignments site
 
 site: setup ## build the website into _build/site (offline, from stored outputs)
 	$(BIN)/python -m dataethics.site
-
-grade-demo: setup ## grade a sample class end to end and print where the report is
-	$(BIN)/dataethics grade demo
 
 lock: ## re-resolve the pinned versions (needs network): updates constraints.txt
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock

@@ -160,3 +160,40 @@ def test_sandbox_was_used_when_available(graded: tuple) -> None:
 
     _, outcomes, _ = graded
     assert all(o.sandboxed == sandbox_available() for o in outcomes.values())
+
+
+def _cli(*args: str) -> int:
+    from dataethics.cli import main
+
+    return main(list(args))
+
+
+def test_manual_scores_reach_the_pseudonymised_export(graded: tuple, tmp_path: Path) -> None:
+    import csv
+
+    from nbgrader.api import Gradebook
+
+    from dataethics.grading.cli import pseudonym
+
+    course, _, _ = graded
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        grade = gb.find_grade("q5", A, A, "correct")  # the written question, graded by hand
+        grade.manual_score = 1.5
+        gb.db.commit()
+    key = tmp_path / "key"
+    key.write_text("a-secret-kept-out-of-the-repo")
+    out = tmp_path / "moodle.csv"
+    assert _cli("grade", "export", "--course", str(course), "--format", "moodle", "--out", str(out),
+                "--pseudonymise", "--key-file", str(key)) == 0
+    rows = list(csv.DictReader(out.open()))
+    ids = {r["ID number"]: float(r["Grade"]) for r in rows}
+    assert "correct" not in ids
+    assert ids[pseudonym("correct", key.read_text().encode())] == 8 + 1.5
+    assert _cli("grade", "export", "--course", str(course), "--pseudonymise") == 2  # no key: an error
+
+
+def test_purge_is_a_dry_run_by_default(graded: tuple, capsys: pytest.CaptureFixture[str]) -> None:
+    course, _, _ = graded
+    assert _cli("grade", "purge", "--course", str(course), "--older-than", "-1") == 0
+    assert "dry run" in capsys.readouterr().out
+    assert (course / "submitted" / "correct" / A).is_dir()

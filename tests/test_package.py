@@ -15,7 +15,8 @@ import pytest
 from dataethics import authoring, checklist, notebooks, plotting
 
 DOCTESTED = ["dataethics.authoring", "dataethics.checklist", "dataethics.plotting",
-             "dataethics.data.schema", "dataethics.paths"]
+             "dataethics.data.schema", "dataethics.paths", "dataethics.survival",
+             "dataethics.grading.cli"]
 
 
 @pytest.mark.parametrize("module", DOCTESTED)

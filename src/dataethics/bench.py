@@ -53,11 +53,10 @@ def main(args: argparse.Namespace) -> int:
         elif what == "assignments":
             ok &= bench_assignments()
         else:
-            # grading and site benchmarks live with their own code
-            module = {"grading": "dataethics.grading.bench", "site": "dataethics.site"}.get(what)
+            # the site benchmark lives with the site build
+            module = {"site": "dataethics.site"}.get(what)
             if module is None:
-                raise ValueError(f"unknown benchmark '{what}' "
-                                 "(choose lessons, assignments, grading, site)")
+                raise ValueError(f"unknown benchmark '{what}' (choose lessons, assignments, site)")
             ok &= bool(importlib.import_module(module).bench())
         print(f"[{what}: {time.perf_counter() - start:.1f} s]")
     return 0 if ok else 1
