@@ -202,14 +202,17 @@ def _kernelspec_dir(work: Path, limits: Limits, hide: list[Path], sandboxed: boo
     launcher = [sys.executable, "-m", "dataethics.grading.kernel_launcher", str(limits.memory_mb),
                 "{connection_file}"]
     if sandboxed:
+        # the whole system read-only (the venv may live anywhere, /tmp included), minus the
+        # hidden folders; only the submission's own work folder is writable
         argv = [shutil.which("bwrap") or "bwrap", "--ro-bind", "/", "/", "--dev", "/dev",
-                "--proc", "/proc", "--tmpfs", "/tmp"]
+                "--proc", "/proc"]
         for path in hide:
             if path.exists():
                 argv += ["--tmpfs", str(path)]
         # no --unshare-pid: ipykernel would take bwrap (pid 1) for a dead parent and exit
         argv += ["--bind", str(work), str(work), "--unshare-net", "--die-with-parent",
-                 "--setenv", "HOME", "/tmp", "--setenv", "MPLCONFIGDIR", "/tmp/mpl",
+                 "--setenv", "HOME", str(work), "--setenv", "MPLCONFIGDIR", str(work / ".mpl"),
+                 "--setenv", "TMPDIR", str(work), "--setenv", "IPYTHONDIR", str(work / ".ipython"),
                  "--chdir", str(work), "--"] + launcher
     else:
         argv = launcher
@@ -377,8 +380,9 @@ def autograde(assignment: str, course_root: Path | None = None, students: list[s
     if not students:
         raise DataethicsError(f"no submissions of '{assignment}' in {sub_root}")
     limits = limits or Limits()
-    hide = [str(course_root.resolve()), str(paths.grader_dir().resolve())]
     scratch = Path(tempfile.mkdtemp(prefix="dataethics-grade-"))
+    # other students' work folders are hidden too (each kernel sees only its own)
+    hide = [str(course_root.resolve()), str(paths.grader_dir().resolve()), str(scratch)]
     tasks = []
     for student in students:
         folder = sub_root / student / assignment
