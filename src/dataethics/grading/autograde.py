@@ -170,9 +170,6 @@ def rebuild(source: nbformat.NotebookNode, submitted: nbformat.NotebookNode | No
             cell.source = rel[gid].source if gid in rel else ""
         if cell.cell_type == "code":
             answers[gid] = cell.source
-        cell.outputs = [] if cell.cell_type == "code" else cell.get("outputs", None) or []
-        if cell.cell_type != "code":
-            cell.pop("outputs", None)
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
