@@ -13,9 +13,11 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 # Each cell may run at most this long when validating or autograding.
 c.ExecutePreprocessor.timeout = 60
 c.ExecutePreprocessor.interrupt_on_timeout = True
-# Feedback never shows hidden tests (nbgrader shows them by default).
+# Feedback never shows hidden tests (nbgrader shows them by default): hidden-test code is
+# removed from the cells and from their outputs (tracebacks quote the failing line).
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
+    "dataethics.grading.feedback.ScrubHiddenTestOutputs",
     "nbgrader.preprocessors.ClearHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]

@@ -1,5 +1,8 @@
 """``make bench``: wall time and peak kernel memory per lesson, and other costs.
 
+``dataethics bench grading`` times the autograder against serial nbgrader and
+plain execution (see :mod:`dataethics.grading.bench`).
+
 Budgets (per lesson): 20 s wall, 500 MB peak resident memory of the kernel.
 The numbers vary with the machine's load; the table is for people, the
 tests only check that notebooks run.
@@ -54,9 +57,10 @@ def main(args: argparse.Namespace) -> int:
             ok &= bench_assignments()
         else:
             # the site benchmark lives with the site build
-            module = {"site": "dataethics.site"}.get(what)
+            module = {"site": "dataethics.site", "grading": "dataethics.grading.bench"}.get(what)
             if module is None:
-                raise ValueError(f"unknown benchmark '{what}' (choose lessons, assignments, site)")
+                raise ValueError(f"unknown benchmark '{what}' "
+                                 "(choose lessons, assignments, site, grading)")
             ok &= bool(importlib.import_module(module).bench())
         print(f"[{what}: {time.perf_counter() - start:.1f} s]")
     return 0 if ok else 1

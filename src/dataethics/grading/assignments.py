@@ -6,6 +6,7 @@ that the tests, the release command and the site build share one path.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -37,13 +38,25 @@ def check_assignment(assignment: str, root: Path | None = None) -> Path:
     return folder
 
 
-def course_config(root: Path) -> Config:
-    """Return an nbgrader config for a course folder ``root`` (gradebook inside it)."""
+def gradebook_url(root: Path, db_url: str | None = None) -> str:
+    """The gradebook of a course: ``db_url`` if given, else ``$DATAETHICS_DB_URL``, else SQLite in ``root``.
+
+    >>> gradebook_url(Path("/c"), "postgresql://h/db")
+    'postgresql://h/db'
+    """
+    return db_url or os.environ.get("DATAETHICS_DB_URL") or f"sqlite:///{Path(root) / 'gradebook.db'}"
+
+
+def course_config(root: Path, db_url: str | None = None) -> Config:
+    """Return an nbgrader config for a course folder ``root`` (gradebook inside it by default)."""
+    from dataethics.grading.feedback import FEEDBACK_PREPROCESSORS
+
     ensure_tools_on_path()
     cfg = Config()
     cfg.CourseDirectory.root = str(root)
     cfg.CourseDirectory.course_id = "dataethics"
-    cfg.CourseDirectory.db_url = f"sqlite:///{root / 'gradebook.db'}"
+    cfg.CourseDirectory.db_url = gradebook_url(root, db_url)
+    cfg.GenerateFeedback.preprocessors = FEEDBACK_PREPROCESSORS
     cfg.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
     cfg.ClearSolutions.text_stub = "YOUR ANSWER HERE"
     cfg.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__"]
@@ -51,7 +64,8 @@ def course_config(root: Path) -> Config:
     return cfg
 
 
-def generate_release(assignment: str, course_root: Path, source_root: Path | None = None) -> Path:
+def generate_release(assignment: str, course_root: Path, source_root: Path | None = None,
+                     db_url: str | None = None) -> Path:
     """Generate the student version of ``assignment`` in ``course_root/release/``.
 
     The source folder is copied from ``source_root`` (default: the repository's
@@ -62,13 +76,13 @@ def generate_release(assignment: str, course_root: Path, source_root: Path | Non
 
     source_root = Path(source_root) if source_root is not None else paths.assignments_dir()
     src = check_assignment(assignment, source_root)
-    course_root = Path(course_root)
+    course_root = Path(course_root).resolve()
     dest = course_root / "source" / assignment
     if dest.resolve() != src.resolve():
         if dest.exists():
             shutil.rmtree(dest)
         shutil.copytree(src, dest, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-    api = NbGraderAPI(config=course_config(course_root))
+    api = NbGraderAPI(config=course_config(course_root, db_url))
     result = api.generate_assignment(assignment, force=True)
     if not result.get("success"):
         raise DataethicsError(

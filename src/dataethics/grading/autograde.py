@@ -36,6 +36,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -313,6 +314,8 @@ def run_submission(task: dict) -> dict:
                 km.shutdown_kernel(now=True)
         except Exception:  # already dead
             pass
+    if any(o.get("ename") == "MemoryError" for c in nb.cells if c.cell_type == "code" for o in c.outputs):
+        out.flags.append(f"memory limit ({limits.memory_mb} MB) reached: MemoryError")
     ran_upto = state["ran_upto"]
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "code" and index > ran_upto:
@@ -350,25 +353,62 @@ def _find_submission(folder: Path, expected: str) -> tuple[Path | None, str | No
     return None, None, others
 
 
+def _save(out: Outcome, course_root: Path, release_dir: Path, sources: list[Path], db_url: str) -> None:
+    """Record one notebook's grades with nbgrader's preprocessors and write its autograded copy."""
+    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.preprocessors import LimitOutput, SaveAutoGrades
+    from sqlalchemy.exc import SAWarning
+
+    assignment = out.assignment
+    with Gradebook(db_url) as gb:
+        gb.update_or_create_student(out.student)
+        try:
+            gb.find_submission(assignment, out.student)
+        except MissingEntry:
+            with warnings.catch_warnings():  # nbgrader's SQLAlchemy 2 autoflush notice, harmless
+                warnings.simplefilter("ignore", SAWarning)
+                gb.add_submission(assignment, out.student)
+    if out.executed is None:  # the worker itself failed: every test cell earns nothing
+        source = next(s for s in sources if s.stem == out.notebook)
+        nb, _ = rebuild(nbformat.read(source, 4), None,
+                        nbformat.read(release_dir / f"{out.notebook}.ipynb", 4))
+        nb.cells = nb.cells[:-1]
+        for cell in nb.cells:
+            if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade"):
+                cell.outputs = [_error("no credit: " + "; ".join(out.flags))]
+    else:
+        nb = nbformat.reads(json.dumps(out.executed), as_version=4)
+    resources = {"nbgrader": {"db_url": db_url, "assignment": assignment,
+                              "notebook": out.notebook, "student": out.student}}
+    nb, resources = LimitOutput().preprocess(nb, resources)
+    nb, resources = SaveAutoGrades().preprocess(nb, resources)
+    target = course_root / "autograded" / out.student / assignment / f"{out.notebook}.ipynb"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, target)
+    data = release_dir / "data"
+    if data.is_dir():
+        shutil.copytree(data, target.parent / "data", dirs_exist_ok=True)
+    out.executed = None
+    (target.parent / "grading.json").write_text(json.dumps(asdict(out), indent=1))
+
+
 def autograde(assignment: str, course_root: Path | None = None, students: list[str] | None = None,
               workers: int | None = None, limits: Limits | None = None,
-              progress: bool = True) -> list[Outcome]:
+              progress: bool = True, db_url: str | None = None) -> list[Outcome]:
     """Autograde every submission of ``assignment`` in parallel; record grades in the gradebook.
 
     Returns one :class:`Outcome` per student and notebook. Requires
     ``<course_root>/source/<assignment>`` and ``submitted/<student>/<assignment>/``;
-    the released version is generated if missing.
+    the released version is generated if missing. Grades go to ``db_url`` (default:
+    :func:`~dataethics.grading.assignments.gradebook_url`).
     """
-    from nbgrader.api import Gradebook, MissingEntry
-    from nbgrader.preprocessors import LimitOutput, SaveAutoGrades
+    from dataethics.grading.assignments import check_assignment, generate_release, gradebook_url
 
-    from dataethics.grading.assignments import check_assignment, generate_release
-
-    course_root = Path(course_root) if course_root is not None else paths.assignments_dir()
+    course_root = Path(course_root).resolve() if course_root is not None else paths.assignments_dir()
     check_assignment(assignment, course_root)
     release_dir = course_root / "release" / assignment
     if not release_dir.is_dir():
-        generate_release(assignment, course_root, source_root=course_root)
+        generate_release(assignment, course_root, source_root=course_root, db_url=db_url)
     sources = sorted((course_root / "source" / assignment).glob("*.ipynb"))
     sub_root = course_root / "submitted"
     if students is None:
@@ -393,60 +433,36 @@ def autograde(assignment: str, course_root: Path | None = None, students: list[s
                 "workdir": str(scratch / student / src.stem)})
     outcomes: list[Outcome] = []
     workers = workers or os.cpu_count() or 1
+    db_url = gradebook_url(course_root, db_url)
     try:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             futures = {pool.submit(run_submission, t): t for t in tasks}
             bar = tqdm(as_completed(futures), total=len(futures), desc=f"autograde {assignment}",
                        unit="nb", disable=not progress)
-            for future in bar:
+            for future in bar:  # grades are saved while the other workers go on
                 task = futures[future]
                 try:
                     result = Outcome(**future.result())
                 except Exception as exc:  # a worker died: flag this student, keep the others
                     result = Outcome(task["student"], assignment, task["notebook"], status="crash",
                                      flags=[f"grader worker failed: {type(exc).__name__}"])
+                _save(result, course_root, release_dir, sources, db_url)
                 outcomes.append(result)
-        db_url = f"sqlite:///{course_root / 'gradebook.db'}"
-        for out in sorted(outcomes, key=lambda o: (o.student, o.notebook)):
-            with Gradebook(db_url) as gb:
-                gb.update_or_create_student(out.student)
-                try:
-                    gb.find_submission(assignment, out.student)
-                except MissingEntry:
-                    gb.add_submission(assignment, out.student)
-            if out.executed is None:
-                nb, _ = rebuild(nbformat.read(next(s for s in sources if s.stem == out.notebook), 4),
-                                None, nbformat.read(release_dir / f"{out.notebook}.ipynb", 4))
-                nb.cells = nb.cells[:-1]
-                for cell in nb.cells:
-                    if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade"):
-                        cell.outputs = [_error("no credit: " + "; ".join(out.flags))]
-            else:
-                nb = nbformat.reads(json.dumps(out.executed), as_version=4)
-            resources = {"nbgrader": {"db_url": db_url, "assignment": assignment,
-                                      "notebook": out.notebook, "student": out.student}}
-            nb, resources = LimitOutput().preprocess(nb, resources)
-            nb, resources = SaveAutoGrades().preprocess(nb, resources)
-            target = course_root / "autograded" / out.student / assignment / f"{out.notebook}.ipynb"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            nbformat.write(nb, target)
-            data = release_dir / "data"
-            if data.is_dir():
-                shutil.copytree(data, target.parent / "data", dirs_exist_ok=True)
-            out.executed = None
-            (target.parent / "grading.json").write_text(json.dumps(asdict(out), indent=1))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return sorted(outcomes, key=lambda o: (o.student, o.notebook))
 
 
-def scores(assignment: str, course_root: Path | None = None) -> dict[str, dict[str, float]]:
+def scores(assignment: str, course_root: Path | None = None,
+           db_url: str | None = None) -> dict[str, dict[str, float]]:
     """Autograded score of every test cell, per student: ``{student: {grade_id: points}}``."""
     from nbgrader.api import Gradebook
 
+    from dataethics.grading.assignments import gradebook_url
+
     course_root = Path(course_root) if course_root is not None else paths.assignments_dir()
     result: dict[str, dict[str, float]] = {}
-    with Gradebook(f"sqlite:///{course_root / 'gradebook.db'}") as gb:
+    with Gradebook(gradebook_url(course_root, db_url)) as gb:
         for sub in gb.assignment_submissions(assignment):
             result[sub.student.id] = {g.name: g.score for nb in sub.notebooks for g in nb.grades
                                       if g.cell_type == "code"}

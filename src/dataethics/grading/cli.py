@@ -1,11 +1,12 @@
-"""``dataethics grade …``: the instructor's commands (release, autograde, scores, export, purge)."""
+"""``dataethics grade …``: the instructor's commands.
+
+release → collect → autograde → (formgrader) → feedback → report → export → purge,
+and ``demo``, which runs them all on an invented class.
+"""
 
 from __future__ import annotations
 
 import argparse
-import csv
-import hashlib
-import hmac
 import os
 import shutil
 import sys
@@ -26,7 +27,8 @@ def _release(args: argparse.Namespace) -> int:
     root = _root(args)
     ids = assignment_ids(root) if args.all or not args.assignment else [args.assignment]
     for assignment in ids:
-        print(f"released {assignment}: {generate_release(assignment, root, source_root=root)}")
+        release = generate_release(assignment, root, source_root=root, db_url=args.db_url)
+        print(f"released {assignment}: {release}")
     return 0
 
 
@@ -35,7 +37,8 @@ def _autograde(args: argparse.Namespace) -> int:
 
     limits = Limits(notebook_seconds=args.notebook_seconds, cell_seconds=args.cell_seconds,
                     memory_mb=args.memory_mb)
-    outcomes = autograde(args.assignment, _root(args), workers=args.workers, limits=limits)
+    outcomes = autograde(args.assignment, _root(args), workers=args.workers, limits=limits,
+                         db_url=args.db_url)
     flagged = [o for o in outcomes if o.flags or o.status != "ok"]
     print(f"{len(outcomes)} notebook(s) graded, {len(flagged)} flagged")
     for o in flagged:
@@ -43,50 +46,76 @@ def _autograde(args: argparse.Namespace) -> int:
     return 0
 
 
-def pseudonym(student: str, key: bytes) -> str:
-    """Keyed hash (HMAC-SHA-256) of a student id, 16 hex digits.
-
-    >>> pseudonym("ann", b"k") == pseudonym("ann", b"k") != pseudonym("bob", b"k")
-    True
-    """
-    return hmac.new(key, student.encode(), hashlib.sha256).hexdigest()[:16]
+def _key(args: argparse.Namespace) -> bytes | None:
+    if not args.pseudonymise:
+        return None
+    source = os.environ.get("DATAETHICS_EXPORT_KEY")
+    if args.key_file:
+        path = Path(args.key_file)
+        if not path.is_file():
+            raise DataethicsError(f"key file not found: {path}")
+        source = path.read_text(encoding="utf-8").strip()
+    if not source:
+        raise DataethicsError("--pseudonymise needs --key-file or $DATAETHICS_EXPORT_KEY")
+    return source.encode()
 
 
 def _export(args: argparse.Namespace) -> int:
-    from nbgrader.api import Gradebook
+    from dataethics.grading.export import export_grades, grade_rows
 
-    root = _root(args)
-    key = None
-    if args.pseudonymise:
-        source = os.environ.get("DATAETHICS_EXPORT_KEY")
-        if args.key_file:
-            source = Path(args.key_file).read_text(encoding="utf-8").strip()
-        if not source:
-            raise DataethicsError("--pseudonymise needs --key-file or $DATAETHICS_EXPORT_KEY")
-        key = source.encode()
-    rows = []
-    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
-        for assignment in gb.assignments:
-            for student in gb.students:
-                try:
-                    sub = gb.find_submission(assignment.name, student.id)
-                    score = sub.score
-                except Exception:  # no submission: zero
-                    score = 0.0
-                rows.append((assignment.name, student.id, score, assignment.max_score))
-    out = Path(args.out)
-    with out.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        if args.format == "moodle":
-            w.writerow(["ID number", "Assignment", "Grade", "Maximum"])
-        elif args.format == "canvas":
-            w.writerow(["SIS User ID", "Assignment", "Score", "Points Possible"])
-        else:
-            w.writerow(["student_id", "assignment", "score", "max_score"])
-        for assignment, student, score, max_score in rows:
-            who = pseudonym(student, key) if key else student
-            w.writerow([who, assignment, f"{score:g}", f"{max_score:g}"])
-    print(f"{len(rows)} grade(s) written to {out}")
+    out = export_grades(_root(args), Path(args.out), args.format, _key(args), args.db_url)
+    print(f"{len(grade_rows(_root(args), args.db_url))} grade(s) written to {out}")
+    return 0
+
+
+def _collect(args: argparse.Namespace) -> int:
+    from dataethics.grading.collect import collect_exchange, collect_lms
+
+    if args.source == "exchange":
+        students = collect_exchange(args.assignment, _root(args), args.db_url)
+        print(f"collected {len(students)} submission(s) of {args.assignment} from the exchange")
+        return 0
+    if not args.zip:
+        raise DataethicsError(f"collecting from {args.source} needs --zip FILE (the LMS download)")
+    got = collect_lms(args.assignment, Path(args.zip), _root(args), args.source,
+                      Path(args.mapping) if args.mapping else None, args.db_url)
+    print(f"collected {len(got.students)} student(s) of {args.assignment} from {Path(args.zip).name}")
+    if got.unmapped:
+        print(f"  not in the mapping (kept under their LMS id): {', '.join(sorted(set(got.unmapped)))}")
+    if got.late:
+        print(f"  late according to the LMS: {', '.join(sorted(set(got.late)))}")
+    if got.skipped:
+        print(f"  skipped (not an LMS submission name): {', '.join(got.skipped)}")
+    return 0
+
+
+def _feedback(args: argparse.Namespace) -> int:
+    from dataethics.grading.feedback import generate_feedback
+
+    files = generate_feedback(args.assignment, _root(args), args.student, args.db_url)
+    print(f"{len(files)} feedback page(s) in {_root(args) / 'feedback'} (hidden tests removed)")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from dataethics.grading.report import write_report
+
+    page = write_report(_root(args), Path(args.out) if args.out else None, args.db_url)
+    print(f"report: {page}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from dataethics.grading.demo import run_demo
+
+    result = run_demo(Path(args.out) if args.out else None, args.assignments or None, args.students,
+                      args.workers, args.notebook_seconds, args.cell_seconds)
+    print(f"\ndemo class: {result.course}")
+    print(f"  {result.graded} notebook(s) graded, {result.flagged} flagged, "
+          f"{result.feedback} feedback page(s)")
+    for path in result.exports:
+        print(f"  export: {path}")
+    print(f"report: {result.report}")
     return 0
 
 
@@ -106,17 +135,27 @@ def _purge(args: argparse.Namespace) -> int:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register the ``grade`` command group on the main parser."""
-    grade = sub.add_parser("grade", help="instructor's grading pipeline (on nbgrader)")
+    grade = sub.add_parser("grade", help="instructor's grading pipeline (on nbgrader)",
+                           description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     gsub = grade.add_subparsers(dest="action", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--course", help="nbgrader course folder (default: assignments/)")
+        p.add_argument("--db-url", help="gradebook URL, e.g. postgresql://host/db (default: "
+                       "$DATAETHICS_DB_URL or SQLite in the course folder)")
 
     p = gsub.add_parser("release", help="generate student versions (nbgrader generate_assignment)")
     p.add_argument("assignment", nargs="?")
     p.add_argument("--all", action="store_true")
     common(p)
     p.set_defaults(func=_release)
+    p = gsub.add_parser("collect", help="bring submissions into submitted/ (LMS zip or exchange)")
+    p.add_argument("assignment")
+    p.add_argument("--from", dest="source", choices=["moodle", "canvas", "exchange"], required=True)
+    p.add_argument("--zip", help="the LMS's 'download all submissions' zip")
+    p.add_argument("--mapping", help="CSV with columns lms_id,student_id")
+    common(p)
+    p.set_defaults(func=_collect)
     p = gsub.add_parser("autograde", help="grade every submission in parallel, sandboxed")
     p.add_argument("assignment")
     p.add_argument("--workers", type=int, default=None, help="default: one per core")
@@ -125,6 +164,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--memory-mb", type=int, default=3072)
     common(p)
     p.set_defaults(func=_autograde)
+    p = gsub.add_parser("feedback", help="feedback HTML per student, hidden tests removed")
+    p.add_argument("assignment")
+    p.add_argument("--student", help="one student (default: everyone autograded)")
+    common(p)
+    p.set_defaults(func=_feedback)
+    p = gsub.add_parser("report", help="HTML report: scores, item analysis, flags, tampering")
+    p.add_argument("--out", help="folder of the report (default: <course>/reports)")
+    common(p)
+    p.set_defaults(func=_report)
     p = gsub.add_parser("export", help="grades as CSV (nbgrader, moodle or canvas layout)")
     p.add_argument("--format", choices=["nbgrader", "moodle", "canvas"], default="nbgrader")
     p.add_argument("--out", default="grades.csv")
@@ -137,6 +185,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--yes", action="store_true", help="really delete (default: dry run)")
     common(p)
     p.set_defaults(func=_purge)
+    p = gsub.add_parser("demo", help="invent a class and run the whole pipeline on it")
+    p.add_argument("--out", help="folder (default: grader/demo)")
+    p.add_argument("--assignments", nargs="*", help="default: all")
+    p.add_argument("--students", type=int, default=30)
+    p.add_argument("--workers", type=int, default=None, help="default: one per core")
+    p.add_argument("--notebook-seconds", type=float, default=60)
+    p.add_argument("--cell-seconds", type=float, default=20)
+    p.set_defaults(func=_demo)
 
 
 if __name__ == "__main__":

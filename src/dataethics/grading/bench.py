@@ -1,0 +1,117 @@
+"""``dataethics bench grading``: how fast the autograder is, against two baselines.
+
+On one invented class of honest, mixed-quality submissions (no infinite loops:
+they would measure the time limit, not the grader) it times
+
+1. **plain execution**: the same notebooks run with nbclient, no grading, no
+   limits, no sandbox — serially and with as many processes as the grader uses;
+2. **serial nbgrader**: ``nbgrader autograde`` on the whole class;
+3. **this grader**: :func:`~dataethics.grading.autograde.autograde` with ``workers``.
+
+and prints the seconds per submission, the speed-up over serial nbgrader
+(target ≥ 1.8 on 2 workers) and the overhead ratio: grader wall time over plain
+execution at the same parallelism (target ≤ 1.3).
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import nbformat
+
+SPEEDUP_TARGET = 1.8
+OVERHEAD_TARGET = 1.3
+
+
+def _execute(args: tuple[str, str]) -> float:
+    """Run one notebook with nbclient in ``workdir``; return the seconds it took."""
+    from nbclient import NotebookClient
+
+    path, workdir = args
+    nb = nbformat.read(path, as_version=4)
+    start = time.perf_counter()
+    NotebookClient(nb, timeout=120, allow_errors=True, record_timing=False, kernel_name="python3",
+                   resources={"metadata": {"path": workdir}}).execute()
+    return time.perf_counter() - start
+
+
+def make_class(course: Path, assignment: str, n_students: int, seed: int = 7) -> list[Path]:
+    """Release ``assignment`` in ``course`` and write ``n_students`` honest submissions."""
+    from dataethics.grading.assignments import generate_release
+    from dataethics.grading.demo import make_students, submission
+
+    release = generate_release(assignment, course)
+    source_nb = next((course / "source" / assignment).glob("*.ipynb"))
+    rng = random.Random(seed)
+    written = []
+    for student in make_students(n_students, seed):
+        nb = submission("mixed", student, source_nb, release / source_nb.name, rng)
+        target = course / "submitted" / student.sid / assignment / source_nb.name
+        target.parent.mkdir(parents=True)
+        nbformat.write(nb, target)
+        written.append(target)
+    return written
+
+
+def bench(assignment: str = "ps00", n_students: int = 12, workers: int = 2) -> bool:
+    """Run the three timings, print them; return True when both targets are met."""
+    from dataethics.grading.assignments import generate_release
+    from dataethics.grading.autograde import Limits, autograde, rebuild
+
+    root = Path(tempfile.mkdtemp(prefix="dataethics-bench-"))
+    try:
+        ours, theirs, plain = root / "ours", root / "nbgrader", root / "plain"
+        subs = make_class(ours, assignment, n_students)
+        shutil.copytree(ours, theirs, ignore=shutil.ignore_patterns("gradebook.db"))
+        generate_release(assignment, theirs, source_root=theirs)
+        # the plain baseline runs the very notebooks the grader runs (source + the student's answers)
+        source_nb = next((ours / "source" / assignment).glob("*.ipynb"))
+        release_nb = ours / "release" / assignment / source_nb.name
+        jobs = []
+        for sub in subs:
+            nb, _ = rebuild(nbformat.read(source_nb, 4), nbformat.read(sub, 4), nbformat.read(release_nb, 4))
+            nb.cells = nb.cells[:-1]
+            work = plain / sub.parent.parent.name
+            shutil.copytree(ours / "release" / assignment, work)
+            nbformat.write(nb, work / "run.ipynb")
+            jobs.append((str(work / "run.ipynb"), str(work)))
+        timings = {}
+        start = time.perf_counter()
+        for job in jobs:
+            _execute(job)
+        timings["plain nbclient, serial"] = time.perf_counter() - start
+        start = time.perf_counter()
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(_execute, jobs))
+        timings[f"plain nbclient, {workers} processes"] = time.perf_counter() - start
+        nbgrader = [sys.executable, "-m", "nbgrader", "autograde", assignment,
+                    f"--CourseDirectory.root={theirs}", "--log-level=ERROR"]
+        start = time.perf_counter()
+        done = subprocess.run(nbgrader, cwd=theirs, capture_output=True, text=True)
+        timings["nbgrader autograde, serial"] = time.perf_counter() - start
+        if done.returncode != 0:
+            print(f"nbgrader autograde failed: {done.stderr.strip().splitlines()[-1:]}")
+        start = time.perf_counter()
+        outcomes = autograde(assignment, ours, workers=workers, limits=Limits(), progress=False)
+        timings[f"dataethics autograde, {workers} workers"] = time.perf_counter() - start
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    n = len(subs)
+    print(f"\n{n} submissions of {assignment}; sandbox: {'yes' if outcomes[0].sandboxed else 'no'}")
+    print(f"{'run':40} {'wall s':>8} {'s/submission':>13}")
+    for name, sec in timings.items():
+        print(f"{name:40} {sec:8.1f} {sec / n:13.2f}")
+    ours_s = timings[f"dataethics autograde, {workers} workers"]
+    speedup = timings["nbgrader autograde, serial"] / ours_s
+    overhead = ours_s / timings[f"plain nbclient, {workers} processes"]
+    print(f"speed-up over serial nbgrader: {speedup:.2f}x (target >= {SPEEDUP_TARGET})")
+    print(f"overhead ratio (grader / plain execution, {workers} processes): {overhead:.2f} "
+          f"(target <= {OVERHEAD_TARGET})")
+    return speedup >= SPEEDUP_TARGET and overhead <= OVERHEAD_TARGET

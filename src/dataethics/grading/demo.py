@@ -1,0 +1,213 @@
+"""A sample class for trying the grading pipeline end to end (``make grade-demo``).
+
+:func:`build_class` writes, for each assignment, the zip an LMS would give the
+instructor: about thirty students of mixed ability (each answer right with a
+probability that depends on the student and the question), the sample
+submissions of ``grader/samples/``, and a few hostile or broken notebooks.
+Even-numbered assignments come as a Moodle download, odd ones as a Canvas
+download, each with the LMS-id → student-id mapping file.
+
+:func:`run_demo` then runs collect → autograde → feedback → report → export and
+returns where everything is. All names are invented.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import math
+import random
+import secrets
+import shutil
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from dataethics import paths
+from dataethics.grading import samples
+
+FIRST = ["Amara", "Bastien", "Chloé", "Dmitri", "Elif", "Farid", "Greta", "Hugo", "Inès", "Jonas",
+         "Kenji", "Léa", "Malik", "Nora", "Oskar", "Priya", "Quentin", "Rosa", "Sami", "Tuula",
+         "Ugo", "Vera", "Wanjiru", "Xavier", "Yara", "Zoé", "Anouk", "Bruno", "Carmen", "Diego"]
+LAST = ["Okafor", "Lefèvre", "Nowak", "Ivanov", "Demir", "Haddad", "Lind", "Moreau", "Benali",
+        "Berg", "Sato", "Rossi", "Diallo", "Kowalski", "Nilsson", "Shah", "Girard", "Costa",
+        "Mansour", "Virtanen", "Bianchi", "Horvat", "Mwangi", "Dupont", "Aziz", "Martin", "Visser",
+        "Silva", "Ortega", "Fernández"]
+
+#: Broken or hostile behaviours, each given to one student of one assignment.
+HOSTILE = ["infinite loop", "catches interrupts", "monkeypatch", "edited test", "os._exit",
+           "invalid json", "missing", "wrong name", "memory bomb", "hardcoded", "blank", "partial"]
+
+
+@dataclass
+class Student:
+    """A demo student: ids in the course and in the LMS, and an ability."""
+
+    sid: str
+    name: str
+    lms_id: str
+    ability: float
+
+
+@dataclass
+class DemoResult:
+    """Where the demo wrote its outputs."""
+
+    course: Path
+    report: Path
+    exports: list[Path] = field(default_factory=list)
+    feedback: int = 0
+    flagged: int = 0
+    graded: int = 0
+
+
+def make_students(n: int, seed: int = 2026) -> list[Student]:
+    """``n`` invented students with abilities spread from weak to strong."""
+    rng = random.Random(seed)
+    people = []
+    for i in range(n):
+        first, last = FIRST[i % len(FIRST)], LAST[(i * 7) % len(LAST)]
+        people.append(Student(f"s{i + 1:03d}", f"{first} {last}", str(40100 + i * 13),
+                              ability=rng.uniform(-1.5, 2.5)))
+    return people
+
+
+def _answer_ids(nb: nbformat.NotebookNode) -> list[str]:
+    return [c.metadata["nbgrader"]["grade_id"] for c in nb.cells
+            if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")]
+
+
+def _set(nb: nbformat.NotebookNode, gid: str, source: str) -> None:
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == gid:
+            cell.source = source
+
+
+def submission(kind: str, student: Student, source_nb: Path, release_nb: Path,
+               rng: random.Random) -> nbformat.NotebookNode | bytes | None:
+    """The notebook one student hands in (None: nothing; bytes: a broken file)."""
+    assignment = source_nb.parent.name
+    by_name = {s.name: s for s in samples.samples_for(assignment)}
+    if kind in ("hardcoded", "partial", "blank") and kind in by_name:
+        return samples.build_submission(by_name[kind], source_nb, release_nb)
+    if kind == "missing":
+        return None
+    if kind == "invalid json":
+        return b'{"cells": [{"cell_type": "code", "source": "'
+    correct = samples.build_submission(by_name["correct"], source_nb, release_nb)
+    release = nbformat.read(release_nb, as_version=4)
+    ids = _answer_ids(correct)
+    if kind == "mixed":  # each answer right with a probability set by ability and question order
+        nb = copy.deepcopy(correct)
+        stubs = {c.metadata["nbgrader"]["grade_id"]: c.source for c in release.cells
+                 if c.metadata.get("nbgrader", {}).get("grade_id") in ids}
+        for rank, gid in enumerate(ids):
+            difficulty = -1.0 + 2.0 * rank / max(len(ids) - 1, 1)
+            if rng.random() > 1 / (1 + math.exp(-(student.ability - difficulty) * 1.7)):
+                _set(nb, gid, stubs[gid])
+        return nb
+    nb = copy.deepcopy(correct)
+    first, last = ids[0], ids[-1]
+    text = {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
+            if c.metadata.get("nbgrader", {}).get("grade_id")}
+    if kind == "infinite loop":
+        _set(nb, last, "while True:\n    pass")
+    elif kind == "catches interrupts":
+        _set(nb, last, "while True:\n    try:\n        pass\n    except KeyboardInterrupt:\n        pass")
+    elif kind == "monkeypatch":
+        _set(nb, first, "import numpy as np\nnp.isclose = lambda *a, **k: True\n" + text[first])
+    elif kind == "os._exit":
+        _set(nb, last, "import os\nos._exit(0)")
+    elif kind == "memory bomb":
+        _set(nb, last, "hoard = bytearray(64 * 2**30)")
+    elif kind == "edited test":
+        tests = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")
+                 and not c.metadata["nbgrader"].get("solution")]
+        tests[0].source = "assert True"
+    return nb
+
+
+def _lms_name(student: Student, notebook: str, lms: str, late: bool) -> str:
+    if lms == "moodle":
+        return f"{student.name}_{student.lms_id}_assignsubmission_file_{notebook}"
+    slug = "".join(ch for ch in (student.name.split()[-1] + student.name.split()[0]).lower()
+                   if ch.isalnum())
+    return f"{slug}_{'LATE_' if late else ''}{student.lms_id}_{int(student.lms_id) * 7}_{notebook}"
+
+
+def build_class(out: Path, assignments: list[str], n_students: int = 30,
+                seed: int = 2026) -> tuple[Path, dict[str, Path], Path]:
+    """Write the demo course folder, one LMS zip per assignment and the id mapping.
+
+    Returns ``(course_root, {assignment: zip}, mapping_csv)``.
+    """
+    from dataethics.grading.assignments import generate_release
+
+    out = Path(out).resolve()
+    if out.exists():
+        shutil.rmtree(out)
+    course = out / "course"
+    students = make_students(n_students, seed)
+    rng = random.Random(seed)
+    mapping = out / "lms-mapping.csv"
+    out.mkdir(parents=True)
+    with mapping.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["lms_id", "student_id", "name"])
+        for s in students:
+            w.writerow([s.lms_id, s.sid, s.name])
+    zips = {}
+    for number, assignment in enumerate(assignments):
+        release = generate_release(assignment, course)
+        source_nb = next((course / "source" / assignment).glob("*.ipynb"))
+        release_nb = release / source_nb.name
+        lms = "moodle" if number % 2 == 0 else "canvas"
+        # the hostile cases rotate over the students, so each assignment gets a different few
+        special = {students[(number * 5 + k * 2) % len(students)].sid: kind
+                   for k, kind in enumerate(HOSTILE[number % 3::3] + ["hardcoded", "partial"])}
+        zpath = out / f"{assignment}-{lms}-download.zip"
+        with zipfile.ZipFile(zpath, "w", zipfile.ZIP_DEFLATED) as zf:
+            for s in students:
+                kind = special.get(s.sid, "mixed")
+                content = submission(kind, s, source_nb, release_nb, rng)
+                if content is None:
+                    continue
+                name = "my_homework.ipynb" if kind == "wrong name" else source_nb.name
+                data = content if isinstance(content, bytes) else nbformat.writes(content).encode()
+                zf.writestr(_lms_name(s, name, lms, late=rng.random() < 0.1), data)
+        zips[assignment] = zpath
+    return course, zips, mapping
+
+
+def run_demo(out: Path | None = None, assignments: list[str] | None = None, n_students: int = 30,
+             workers: int | None = None, notebook_seconds: float = 60, cell_seconds: float = 20,
+             progress: bool = True) -> DemoResult:
+    """Build the sample class and run the whole pipeline on it."""
+    from dataethics.grading.assignments import assignment_ids
+    from dataethics.grading.autograde import Limits, autograde
+    from dataethics.grading.collect import collect_lms
+    from dataethics.grading.export import export_grades
+    from dataethics.grading.feedback import generate_feedback
+    from dataethics.grading.report import write_report
+
+    out = Path(out) if out is not None else paths.grader_dir() / "demo"
+    assignments = assignments or assignment_ids()
+    course, zips, mapping = build_class(out, assignments, n_students)
+    result = DemoResult(course=course, report=course / "reports" / "report.html")
+    limits = Limits(notebook_seconds=notebook_seconds, cell_seconds=cell_seconds, memory_mb=2048)
+    for number, assignment in enumerate(assignments):
+        lms = "moodle" if number % 2 == 0 else "canvas"
+        collect_lms(assignment, zips[assignment], course, lms, mapping)
+        outcomes = autograde(assignment, course, workers=workers, limits=limits, progress=progress)
+        result.graded += len(outcomes)
+        result.flagged += sum(1 for o in outcomes if o.flags or o.status != "ok")
+        result.feedback += len(generate_feedback(assignment, course))
+    result.report = write_report(course)
+    key = out / "export-key.txt"  # a demo secret; a real key stays outside the repository
+    key.write_text(secrets.token_hex(16))
+    result.exports = [export_grades(course, out / "grades-nbgrader.csv", "nbgrader"),
+                      export_grades(course, out / "grades-moodle-pseudonymised.csv", "moodle",
+                                    key=key.read_bytes())]
+    return result

@@ -1,0 +1,140 @@
+"""Student feedback that never shows hidden tests, not even inside tracebacks.
+
+nbgrader's ``ClearHiddenTests`` removes the hidden-test region from a cell's
+*source*, but the cell's *outputs* were produced by running that region: when a
+hidden assert fails, IPython's traceback quotes the failing line and a few lines
+around it. :class:`ScrubHiddenTestOutputs` runs before ``ClearHiddenTests`` and
+
+* replaces the error of a hidden test that failed by its exception name and a
+  neutral message (no code, and no assertion message, which may hold expected
+  values);
+* removes from every other output any line that quotes hidden-test code.
+
+:func:`generate_feedback` runs nbgrader's own ``generate_feedback`` with these
+preprocessors, for one student or the whole class.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from nbconvert.preprocessors import Preprocessor
+from nbformat import NotebookNode
+from traitlets import Bool
+
+from dataethics.errors import DataethicsError
+
+BEGIN, END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+CELL_FRAME = re.compile(r"Cell In\s*\[\d*\],\s*line (\d+)")
+# an IPython traceback line: optional arrow, the line number, then the code
+CODE_LINE = re.compile(r"^\s*(?:-*>)?\s*\d+\s(.*)$")
+HIDDEN_FAILED = ("{ename}: a hidden test failed. Hidden tests run your code on inputs you have not "
+                 "seen; check the question's edge cases and test your answer on new data.")
+FEEDBACK_PREPROCESSORS = [
+    "nbgrader.preprocessors.GetGrades",
+    "dataethics.grading.feedback.ScrubHiddenTestOutputs",
+    "nbgrader.preprocessors.ClearHiddenTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
+
+
+def hidden_region(source: str) -> tuple[set[int], list[str]]:
+    """Return the 1-based line numbers of the hidden region of ``source`` and its code lines.
+
+    >>> hidden_region("a = 1\\n### BEGIN HIDDEN TESTS\\nassert a == 1\\n### END HIDDEN TESTS")
+    ({2, 3, 4}, ['assert a == 1'])
+    """
+    numbers: set[int] = set()
+    code: list[str] = []
+    inside = False
+    for number, line in enumerate(source.split("\n"), start=1):
+        if BEGIN in line:
+            inside = True
+        if inside:
+            numbers.add(number)
+            if BEGIN not in line and END not in line and line.strip():
+                code.append(line.strip())
+        if END in line:
+            inside = False
+    return numbers, code
+
+
+def _quotes_hidden(line: str, hidden: list[str]) -> bool:
+    """True when a traceback or output line quotes a hidden-test line."""
+    text = ANSI.sub("", line)
+    if BEGIN in text or END in text:
+        return True
+    match = CODE_LINE.match(text)
+    code = (match.group(1) if match else text).strip()
+    if not code:
+        return False
+    return any(code == h or (len(h) >= 12 and h in text) for h in hidden)
+
+
+def _scrub_text(text: str, hidden: list[str]) -> str:
+    return "\n".join(ln for ln in text.split("\n") if not _quotes_hidden(ln, hidden))
+
+
+def scrub_outputs(cell: NotebookNode) -> bool:
+    """Scrub hidden-test code out of one cell's outputs, in place; True if the cell has hidden tests."""
+    numbers, hidden = hidden_region(cell.get("source", ""))
+    if not numbers:
+        return False
+    for out in cell.get("outputs", []):
+        kind = out.get("output_type")
+        if kind == "error":
+            frames = [CELL_FRAME.search(ANSI.sub("", entry)) for entry in out.get("traceback", [])]
+            first = next((int(m.group(1)) for m in frames if m), None)
+            if first is None or first in numbers:
+                out["traceback"] = [HIDDEN_FAILED.format(ename=out.get("ename", "Error"))]
+                out["evalue"] = ""
+            else:
+                out["traceback"] = [_scrub_text(t, hidden) for t in out.get("traceback", [])]
+                out["evalue"] = _scrub_text(out.get("evalue", ""), hidden)
+        elif kind == "stream":
+            out["text"] = _scrub_text(out.get("text", ""), hidden)
+        elif kind in ("display_data", "execute_result"):
+            data = out.get("data", {})
+            for mime in list(data):
+                if mime.startswith("text/") and isinstance(data[mime], str):
+                    data[mime] = _scrub_text(data[mime], hidden)
+    return True
+
+
+class ScrubHiddenTestOutputs(Preprocessor):
+    """nbconvert preprocessor: remove hidden-test code from outputs (run before ``ClearHiddenTests``)."""
+
+    # nbconvert registers preprocessors disabled unless they say otherwise (as nbgrader's do)
+    enabled = Bool(True).tag(config=True)
+
+    def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int
+                        ) -> tuple[NotebookNode, dict]:
+        """Scrub one cell."""
+        if cell.cell_type == "code":
+            scrub_outputs(cell)
+        return cell, resources
+
+
+def generate_feedback(assignment: str, course_root: Path, student: str | None = None,
+                      db_url: str | None = None) -> list[Path]:
+    """Write feedback HTML for one student or every autograded student; return the files.
+
+    Raises a one-line :class:`DataethicsError` when nothing was autograded or nbgrader fails.
+    """
+    from nbgrader.apps import NbGraderAPI
+
+    from dataethics.grading.assignments import course_config
+
+    course_root = Path(course_root).resolve()
+    graded = course_root / "autograded"
+    if not any(graded.glob(f"*/{assignment}")):
+        raise DataethicsError(f"nothing autograded for '{assignment}' in {graded}: run autograde first")
+    api = NbGraderAPI(config=course_config(course_root, db_url=db_url))
+    result = api.generate_feedback(assignment, student)
+    if not result.get("success"):
+        last = (result.get("error") or result.get("log") or "unknown error").strip().splitlines()
+        raise DataethicsError(f"nbgrader could not generate feedback: {last[-1] if last else ''}")
+    who = student or "*"
+    return sorted((course_root / "feedback").glob(f"{who}/{assignment}/*.html"))
