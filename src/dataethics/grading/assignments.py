@@ -47,6 +47,15 @@ def gradebook_url(root: Path, db_url: str | None = None) -> str:
     return db_url or os.environ.get("DATAETHICS_DB_URL") or f"sqlite:///{Path(root) / 'gradebook.db'}"
 
 
+def existing_gradebook(root: Path, db_url: str | None = None) -> str:
+    """Like :func:`gradebook_url`, but a one-line error when a SQLite gradebook does not exist yet."""
+    url = gradebook_url(root, db_url)
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        raise DataethicsError(f"no gradebook at {url.removeprefix('sqlite:///')}: release and "
+                              "autograde an assignment first")
+    return url
+
+
 def course_config(root: Path, db_url: str | None = None) -> Config:
     """Return an nbgrader config for a course folder ``root`` (gradebook inside it by default)."""
     from dataethics.grading.feedback import FEEDBACK_PREPROCESSORS

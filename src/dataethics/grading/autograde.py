@@ -289,10 +289,22 @@ def run_submission(task: dict) -> dict:
     # worker abandons at the notebook's time limit, after killing the kernel's process group
     runner = threading.Thread(target=execute_all, daemon=True)
     runner.start()
-    runner.join(limits.notebook_seconds)
+    deadline = time.monotonic() + limits.notebook_seconds
+    dead_since = None
+    while runner.is_alive() and time.monotonic() < deadline:
+        runner.join(0.5)
+        # a kernel that exited (os._exit, a crash) is noticed here, not at the notebook limit
+        if runner.is_alive() and km.has_kernel and not km.is_alive():
+            dead_since = dead_since or time.monotonic()
+            if time.monotonic() - dead_since > 3:
+                break
     if runner.is_alive():
-        out.status = "timeout"
-        out.flags.append(f"notebook time limit ({limits.notebook_seconds:.0f} s) reached")
+        if dead_since is not None:
+            out.status = "crash"
+            out.flags.append("the kernel died (exit, crash or memory limit)")
+        else:
+            out.status = "timeout"
+            out.flags.append(f"notebook time limit ({limits.notebook_seconds:.0f} s) reached")
         try:
             pid = km.provisioner.process.pid  # type: ignore[union-attr]
             os.killpg(os.getpgid(pid), signal.SIGKILL)

@@ -29,6 +29,12 @@ def _release(args: argparse.Namespace) -> int:
     for assignment in ids:
         release = generate_release(assignment, root, source_root=root, db_url=args.db_url)
         print(f"released {assignment}: {release}")
+        if args.to_exchange:
+            from dataethics.grading.collect import release_to_exchange
+
+            release_to_exchange(assignment, root, Path(args.exchange) if args.exchange else None,
+                                args.db_url)
+            print("  and put in nbgrader's exchange for students to fetch")
     return 0
 
 
@@ -72,7 +78,8 @@ def _collect(args: argparse.Namespace) -> int:
     from dataethics.grading.collect import collect_exchange, collect_lms
 
     if args.source == "exchange":
-        students = collect_exchange(args.assignment, _root(args), args.db_url)
+        students = collect_exchange(args.assignment, _root(args),
+                                    Path(args.exchange) if args.exchange else None, args.db_url)
         print(f"collected {len(students)} submission(s) of {args.assignment} from the exchange")
         return 0
     if not args.zip:
@@ -147,6 +154,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = gsub.add_parser("release", help="generate student versions (nbgrader generate_assignment)")
     p.add_argument("assignment", nargs="?")
     p.add_argument("--all", action="store_true")
+    p.add_argument("--to-exchange", action="store_true", help="also release to nbgrader's exchange")
+    p.add_argument("--exchange", help="exchange folder (default: nbgrader's Exchange.root)")
     common(p)
     p.set_defaults(func=_release)
     p = gsub.add_parser("collect", help="bring submissions into submitted/ (LMS zip or exchange)")
@@ -154,6 +163,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--from", dest="source", choices=["moodle", "canvas", "exchange"], required=True)
     p.add_argument("--zip", help="the LMS's 'download all submissions' zip")
     p.add_argument("--mapping", help="CSV with columns lms_id,student_id")
+    p.add_argument("--exchange", help="exchange folder (default: nbgrader's Exchange.root)")
     common(p)
     p.set_defaults(func=_collect)
     p = gsub.add_parser("autograde", help="grade every submission in parallel, sandboxed")

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from nbgrader.plugins import FileNameCollectorPlugin
 from traitlets import Enum, Unicode
+from traitlets.config import Config
 
 from dataethics.errors import DataethicsError
 
@@ -161,17 +162,40 @@ def collect_lms(assignment: str, archive: Path, course_root: Path, lms: str,
     return result
 
 
-def collect_exchange(assignment: str, course_root: Path, db_url: str | None = None) -> list[str]:
-    """Collect ``assignment`` from nbgrader's exchange (JupyterHub); return the students collected."""
-    from nbgrader.apps import NbGraderAPI
-
+def _exchange_config(course_root: Path, exchange: Path | None, db_url: str | None) -> Config:
     from dataethics.grading.assignments import course_config
 
-    course_root = Path(course_root).resolve()
-    api = NbGraderAPI(config=course_config(course_root, db_url))
-    result = api.collect(assignment)
+    cfg = course_config(course_root, db_url)
+    if exchange is not None:
+        cfg.Exchange.root = str(exchange)
+    return cfg
+
+
+def _check(result: dict, what: str) -> None:
     if not result.get("success"):
         lines = (result.get("error") or result.get("log") or "unknown error").strip().splitlines()
-        raise DataethicsError(f"nbgrader collect failed: {lines[-1] if lines else ''}")
+        raise DataethicsError(f"nbgrader {what} failed: {lines[-1] if lines else ''}")
+
+
+def release_to_exchange(assignment: str, course_root: Path, exchange: Path | None = None,
+                        db_url: str | None = None) -> None:
+    """Put the released ``assignment`` in nbgrader's exchange, where students fetch it."""
+    from nbgrader.apps import NbGraderAPI
+
+    api = NbGraderAPI(config=_exchange_config(Path(course_root).resolve(), exchange, db_url))
+    _check(api.release_assignment(assignment), "release_assignment")
+
+
+def collect_exchange(assignment: str, course_root: Path, exchange: Path | None = None,
+                     db_url: str | None = None) -> list[str]:
+    """Collect ``assignment`` from nbgrader's exchange (JupyterHub); return the students collected.
+
+    ``exchange`` is the exchange folder (default: nbgrader's configured ``Exchange.root``).
+    """
+    from nbgrader.apps import NbGraderAPI
+
+    course_root = Path(course_root).resolve()
+    api = NbGraderAPI(config=_exchange_config(course_root, exchange, db_url))
+    _check(api.collect(assignment), "collect")
     submitted = course_root / "submitted"
     return sorted(p.parent.name for p in submitted.glob(f"*/{assignment}")) if submitted.is_dir() else []

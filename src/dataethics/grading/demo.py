@@ -165,7 +165,7 @@ def build_class(out: Path, assignments: list[str], n_students: int = 30,
         release_nb = release / source_nb.name
         lms = "moodle" if number % 2 == 0 else "canvas"
         # the hostile cases rotate over the students, so each assignment gets a different few
-        special = {students[(number * 5 + k * 2) % len(students)].sid: kind
+        special = {students[(number * 5 + k) % len(students)].sid: kind
                    for k, kind in enumerate(HOSTILE[number % 3::3] + ["hardcoded", "partial"])}
         zpath = out / f"{assignment}-{lms}-download.zip"
         with zipfile.ZipFile(zpath, "w", zipfile.ZIP_DEFLATED) as zf:

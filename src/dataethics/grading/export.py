@@ -32,10 +32,10 @@ def grade_rows(course_root: Path, db_url: str | None = None) -> list[tuple[str, 
     """``(assignment, student, score, max_score)`` for every student and assignment (zero if missing)."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    from dataethics.grading.assignments import gradebook_url
+    from dataethics.grading.assignments import existing_gradebook
 
     rows = []
-    with Gradebook(gradebook_url(Path(course_root), db_url)) as gb:
+    with Gradebook(existing_gradebook(Path(course_root), db_url)) as gb:
         for assignment in gb.assignments:
             for student in gb.students:
                 try:

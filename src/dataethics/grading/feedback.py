@@ -138,3 +138,49 @@ def generate_feedback(assignment: str, course_root: Path, student: str | None = 
         raise DataethicsError(f"nbgrader could not generate feedback: {last[-1] if last else ''}")
     who = student or "*"
     return sorted((course_root / "feedback").glob(f"{who}/{assignment}/*.html"))
+
+
+def _notebook_text(nb: NotebookNode) -> str:
+    parts = []
+    for cell in nb.cells:
+        parts.append(cell.source)
+        for out in cell.get("outputs", []):
+            parts += [out.get("text", ""), out.get("evalue", ""), *out.get("traceback", [])]
+            parts += [v for k, v in out.get("data", {}).items() if k.startswith("text/")]
+    return "\n".join(p if isinstance(p, str) else "".join(p) for p in parts)
+
+
+def readable_text(path: Path) -> str:
+    """What a person can read in a notebook, HTML page or text file (markup and escapes removed)."""
+    import html
+
+    import nbformat
+
+    path = Path(path)
+    if path.suffix == ".ipynb":
+        return ANSI.sub("", _notebook_text(nbformat.read(path, as_version=4)))
+    text = path.read_text(encoding="utf-8", errors="replace")
+    if path.suffix in (".html", ".htm"):
+        text = html.unescape(re.sub(r"<[^>]+>", "", text))
+    return text
+
+
+def hidden_test_lines(source: Path, release: Path, min_length: int = 8) -> set[str]:
+    """Code lines of the hidden tests of ``source`` that the released notebook does not show anyway."""
+    import nbformat
+
+    nb = nbformat.read(source, as_version=4)
+    shown = readable_text(release)
+    return {ln for cell in nb.cells for ln in hidden_region(cell.source)[1]
+            if len(ln) >= min_length and ln not in shown}
+
+
+def find_leaks(paths: list[Path], hidden: set[str]) -> dict[Path, list[str]]:
+    """Files among ``paths`` that quote hidden-test lines, with the lines they quote."""
+    found = {}
+    for path in paths:
+        text = readable_text(path)
+        quoted = sorted(ln for ln in hidden if ln in text)
+        if quoted:
+            found[Path(path)] = quoted
+    return found

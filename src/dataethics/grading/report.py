@@ -58,14 +58,15 @@ def category(flag: str) -> str:
     return "other"
 
 
-def grade_table(course_root: Path, db_url: str | None = None) -> pd.DataFrame:
-    """One row per student, assignment and graded cell, from the gradebook."""
+def grade_table(course_root: Path, db_url: str | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """One row per student, assignment and graded cell, from the gradebook; and every student id."""
     from nbgrader.api import Gradebook
 
-    from dataethics.grading.assignments import gradebook_url
+    from dataethics.grading.assignments import existing_gradebook
 
     rows = []
-    with Gradebook(gradebook_url(course_root, db_url)) as gb:
+    with Gradebook(existing_gradebook(course_root, db_url)) as gb:
+        students = sorted(s.id for s in gb.students)
         for assignment in gb.assignments:
             for sub in gb.assignment_submissions(assignment.name):
                 for nb in sub.notebooks:
@@ -77,7 +78,32 @@ def grade_table(course_root: Path, db_url: str | None = None) -> pd.DataFrame:
                                      "needs_manual": bool(g.needs_manual_grade)})
     columns = ["assignment", "student", "notebook", "question", "kind", "score", "max_score",
                "needs_manual"]
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=columns), students
+
+
+def class_totals(grades: pd.DataFrame, students: list[str]) -> pd.DataFrame:
+    """Autograded and total points per assignment and student; a student with no submission has 0."""
+    auto = grades[grades["kind"] == "auto"]
+    parts = {
+        "auto": auto.groupby(["assignment", "student"])["score"].sum(),
+        "total": grades.groupby(["assignment", "student"])["score"].sum(),
+        "pending": grades[grades["needs_manual"]].groupby(["assignment", "student"])["score"].size(),
+    }
+    maxima = {
+        "auto_max": auto.groupby(["assignment", "student"])["max_score"].sum().groupby("assignment").max(),
+        "total_max": grades.groupby(["assignment", "student"])["max_score"].sum()
+        .groupby("assignment").max(),
+    }
+    index = pd.MultiIndex.from_product([sorted(grades["assignment"].unique()), students],
+                                       names=["assignment", "student"])
+    table = pd.DataFrame({k: v.reindex(index) for k, v in parts.items()})
+    table["submitted"] = table["total"].notna()
+    table = table.fillna(0).reset_index()
+    for key, values in maxima.items():
+        table[key] = table["assignment"].map(values)
+    table["auto_percent"] = 100 * table["auto"] / table["auto_max"].where(table["auto_max"] > 0)
+    table["percent"] = 100 * table["total"] / table["total_max"].where(table["total_max"] > 0)
+    return table
 
 
 def flag_table(course_root: Path) -> pd.DataFrame:
@@ -130,16 +156,16 @@ def _img(fig: Figure, alt: str) -> str:
 
 
 def plot_scores(totals: pd.DataFrame) -> Figure:
-    """Histogram of the percentage score of each assignment (one panel each)."""
+    """Histogram of the autograded percentage of each assignment (one panel each)."""
     names = sorted(totals["assignment"].unique())
     fig = Figure(figsize=(2.6 * max(len(names), 1), 2.8), layout="constrained")
     axes = fig.subplots(1, max(len(names), 1), sharey=True, squeeze=False)[0]
     for ax, name in zip(axes, names, strict=False):
-        pct = totals.loc[totals["assignment"] == name, "percent"]
+        pct = totals.loc[totals["assignment"] == name, "auto_percent"]
         ax.hist(pct, bins=range(0, 101, 10), color=GOOD, edgecolor="white")
         ax.axvline(pct.median(), color=BAD, linestyle="--", label="median")
         ax.set_title(f"{name} (n={len(pct)})")
-        ax.set_xlabel("score (%)")
+        ax.set_xlabel("autograded score (%)")
     axes[0].set_ylabel("students")
     axes[0].legend(frameon=False, loc="upper left")
     return fig
@@ -191,20 +217,23 @@ img{max-width:100%;height:auto}h2{margin-top:2.2rem}.note{color:#444}"""
 def write_report(course_root: Path, out_dir: Path | None = None, db_url: str | None = None) -> Path:
     """Write ``report.html``, ``questions.csv`` and ``flags.csv``; return the HTML file."""
     course_root = Path(course_root).resolve()
-    grades = grade_table(course_root, db_url)
+    grades, students = grade_table(course_root, db_url)
     if grades.empty:
         raise DataethicsError(f"the gradebook of {course_root} holds no graded submission yet")
     out_dir = Path(out_dir) if out_dir is not None else course_root / "reports"
     out_dir.mkdir(parents=True, exist_ok=True)
-    flags = flag_table(course_root)
     items = item_analysis(grades)
-    totals = grades.groupby(["assignment", "student"], as_index=False)[["score", "max_score"]].sum()
-    totals["percent"] = 100 * totals["score"] / totals["max_score"].where(totals["max_score"] > 0)
-    summary = totals.groupby("assignment").agg(students=("student", "nunique"),
-                                               mean_percent=("percent", "mean"),
-                                               median_percent=("percent", "median")).reset_index()
-    pending = grades[grades["needs_manual"]].groupby("assignment")["student"].nunique()
-    summary["awaiting_manual_grading"] = summary["assignment"].map(pending).fillna(0).astype(int)
+    totals = class_totals(grades, students)
+    flags = flag_table(course_root)
+    absent = totals.loc[~totals["submitted"], ["assignment", "student"]]
+    if not absent.empty:  # not in the LMS download or the exchange at all
+        flags = pd.concat([flags, absent.assign(status="missing", category="missing",
+                                                flag="no submission collected")], ignore_index=True)
+    summary = totals.groupby("assignment").agg(
+        students=("student", "nunique"), submitted=("submitted", "sum"),
+        autograded_mean_percent=("auto_percent", "mean"),
+        autograded_median_percent=("auto_percent", "median"),
+        written_answers_to_grade=("pending", "sum")).reset_index()
     items.to_csv(out_dir / "questions.csv", index=False)
     flags.to_csv(out_dir / "flags.csv", index=False)
     locked = flags[flags["flag"].str.contains("|".join(LOCKED_EDITS), regex=True)]
@@ -218,12 +247,13 @@ def write_report(course_root: Path, out_dir: Path | None = None, db_url: str | N
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         "<title>Grading report</title>", f"<style>{STYLE}</style></head><body>",
         "<h1>Grading report</h1>",
-        f"<p class='note'>{totals['student'].nunique()} students, {len(summary)} assignment(s), "
+        f"<p class='note'>{len(students)} students, {len(summary)} assignment(s), "
         f"{why['student'].nunique() if not why.empty else 0} student(s) with at least one flag. "
-        "Scores include manual grades entered so far in formgrader.</p>",
+        "A student with no submission counts zero. Written answers are graded by hand in "
+        "formgrader; the exports include the manual scores entered so far.</p>",
         "<h2>Scores</h2>", _table(summary),
-        _img(plot_scores(totals), "Histograms of the percentage score of each assignment, "
-             "with the median marked by a dashed line."),
+        _img(plot_scores(totals), "Histograms of the autograded percentage score of each "
+             "assignment, with the median marked by a dashed line."),
         "<h2>Questions: difficulty and discrimination</h2>",
         "<p class='note'>Difficulty is the share of the points the class earned. Discrimination is "
         "the correlation between a question and the rest of the assignment; below 0.2 (red dots) "

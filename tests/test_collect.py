@@ -1,0 +1,147 @@
+"""Collecting submissions: Moodle and Canvas downloads (nbgrader zip_collect) and the exchange."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from dataethics.cli import main
+from dataethics.grading import assignments
+from dataethics.grading.collect import parse_lms_name
+
+A = "ps00"
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("released") / "course"
+    shutil.copytree(assignments.paths.assignments_dir() / "source" / A, root / "source" / A)
+    assignments.generate_release(A, root)
+    return root
+
+
+@pytest.fixture
+def course(released: Path, tmp_path: Path) -> Path:
+    """A fresh copy of a released course (gradebook included)."""
+    return Path(shutil.copytree(released, tmp_path / "course"))
+
+
+def _zip(path: Path, names: dict[str, str]) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, marker in names.items():
+            nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(marker)])
+            zf.writestr(name, nbformat.writes(nb) if name.endswith(".ipynb") else marker)
+    return path
+
+
+def _mapping(path: Path) -> Path:
+    path.write_text("lms_id,student_id\n4211,ada\n4212,bob\n", encoding="utf-8")
+    return path
+
+
+def _marker(course: Path, student: str, name: str = f"{A}.ipynb") -> str:
+    return nbformat.read(course / "submitted" / student / A / name, as_version=4).cells[0].source
+
+
+@pytest.mark.parametrize(("name", "lms", "expected"), [
+    ("Ada Lovelace_4211_assignsubmission_file_ps00.ipynb", "moodle", ("4211", "ps00.ipynb")),
+    ("dl/Bob Öz_4212_assignsubmission_file_/ps00.ipynb", "moodle", ("4212", "ps00.ipynb")),
+    ("lovelaceada_4211_998877_ps00.ipynb", "canvas", ("4211", "ps00.ipynb")),
+    ("ozbob_LATE_4212_998878_ps00-2.ipynb", "canvas", ("4212", "ps00.ipynb")),
+])
+def test_lms_file_names_are_understood(name: str, lms: str, expected: tuple[str, str]) -> None:
+    parts = parse_lms_name(name, lms)
+    assert parts is not None and (parts["lms_id"], parts["file_id"]) == expected
+    assert parse_lms_name("notes.txt", lms) is None
+
+
+def test_moodle_download_lands_in_nbgrader_layout_with_mapped_ids(
+        course: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    archive = _zip(tmp_path / "moodle.zip", {
+        "Ada Lovelace_4211_assignsubmission_file_ps00.ipynb": "ada's work",
+        "Bob Öz_4212_assignsubmission_file_/ps00.ipynb": "bob's work",
+        "Bob Öz_4212_assignsubmission_file_/notes.txt": "not a notebook",
+        "Cleo Ray_4213_assignsubmission_file_homework.ipynb": "cleo's work",
+    })
+    assert main(["grade", "collect", A, "--from", "moodle", "--zip", str(archive),
+                 "--mapping", str(_mapping(tmp_path / "map.csv")), "--course", str(course)]) == 0
+    out = capsys.readouterr().out
+    assert "collected 3 student(s)" in out and "4213" in out  # the unmapped id is reported
+    assert _marker(course, "ada") == "ada's work" and _marker(course, "bob") == "bob's work"
+    assert _marker(course, "4213", "homework.ipynb") == "cleo's work"  # graded later as renamed
+    assert not (course / "submitted" / "bob" / A / "notes.txt").exists()
+
+
+def test_canvas_download_keeps_the_latest_resubmission_and_reports_late_work(
+        course: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    archive = _zip(tmp_path / "canvas.zip", {
+        "lovelaceada_4211_900001_ps00.ipynb": "ada's work",
+        "ozbob_LATE_4212_900002_ps00-1.ipynb": "bob's late work",
+    })
+    assert main(["grade", "collect", A, "--from", "canvas", "--zip", str(archive),
+                 "--mapping", str(_mapping(tmp_path / "map.csv")), "--course", str(course)]) == 0
+    assert "late according to the LMS: bob" in capsys.readouterr().out
+    assert _marker(course, "bob") == "bob's late work"
+    # collecting again replaces the earlier files instead of failing
+    archive = _zip(tmp_path / "canvas2.zip", {"lovelaceada_4211_900003_ps00-2.ipynb": "ada again"})
+    assert main(["grade", "collect", A, "--from", "canvas", "--zip", str(archive),
+                 "--mapping", str(tmp_path / "map.csv"), "--course", str(course)]) == 0
+    assert _marker(course, "ada") == "ada again"
+
+
+@pytest.mark.parametrize("problem", ["missing zip", "not a zip", "no --zip", "bad mapping",
+                                     "unknown assignment"])
+def test_collect_errors_are_one_line(course: Path, tmp_path: Path, problem: str,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    good = _zip(tmp_path / "ok.zip", {"lovelaceada_4211_1_ps00.ipynb": "x"})
+    bad_map = tmp_path / "bad.csv"
+    bad_map.write_text("id,name\n1,a\n")
+    (tmp_path / "fake.zip").write_text("not a zip")
+    args = {"missing zip": ["--zip", str(tmp_path / "nope.zip")],
+            "not a zip": ["--zip", str(tmp_path / "fake.zip")],
+            "no --zip": [],
+            "bad mapping": ["--zip", str(good), "--mapping", str(bad_map)],
+            "unknown assignment": ["--zip", str(good)]}[problem]
+    assignment = "ps99" if problem == "unknown assignment" else A
+    assert main(["grade", "collect", assignment, "--from", "canvas", "--course", str(course),
+                 *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:"), err
+
+
+def test_exchange_round_trip(course: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Release to an exchange, fetch and submit as a student, collect as the instructor."""
+    import getpass
+
+    from nbgrader.auth import Authenticator
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.exchange.default import ExchangeFetchAssignment, ExchangeSubmit
+    from traitlets.config import Config
+
+    exchange = tmp_path / "exchange"
+    exchange.mkdir()
+    os.chmod(exchange, 0o777)
+    assert main(["grade", "release", A, "--to-exchange", "--exchange", str(exchange),
+                 "--course", str(course)]) == 0
+    home = tmp_path / "student"
+    home.mkdir()
+    cfg = Config()
+    cfg.Exchange.root = str(exchange)
+    cfg.CourseDirectory.course_id = "dataethics"
+    cfg.CourseDirectory.root = str(home)
+    coursedir = CourseDirectory(config=cfg)
+    coursedir.assignment_id = A
+    monkeypatch.chdir(home)
+    auth = Authenticator(config=cfg)
+    ExchangeFetchAssignment(coursedir=coursedir, authenticator=auth, config=cfg).start()
+    assert (home / A / f"{A}.ipynb").is_file()
+    ExchangeSubmit(coursedir=coursedir, authenticator=auth, config=cfg).start()
+    monkeypatch.chdir(tmp_path)
+    assert main(["grade", "collect", A, "--from", "exchange", "--exchange", str(exchange),
+                 "--course", str(course)]) == 0
+    assert (course / "submitted" / getpass.getuser() / A / f"{A}.ipynb").is_file()

@@ -1,0 +1,69 @@
+"""``make grade-demo`` in small: an invented class, collect → autograde → feedback → report → export."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from dataethics.cli import main
+from dataethics.grading.feedback import find_leaks, hidden_test_lines
+
+ASSIGNMENTS = ["ps00", "ps01"]
+STUDENTS = 8
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("demo")
+    assert main(["grade", "demo", "--out", str(out), "--students", str(STUDENTS), "--workers", "2",
+                 "--notebook-seconds", "20", "--cell-seconds", "8",
+                 "--assignments", *ASSIGNMENTS]) == 0
+    return out
+
+
+def test_the_lms_downloads_and_mapping_were_built(demo: Path) -> None:
+    assert (demo / "ps00-moodle-download.zip").is_file() and (demo / "ps01-canvas-download.zip").is_file()
+    rows = list(csv.DictReader((demo / "lms-mapping.csv").open(encoding="utf-8")))
+    assert len(rows) == STUDENTS and len({r["lms_id"] for r in rows}) == STUDENTS
+
+
+def test_every_collected_student_is_graded_and_gets_feedback(demo: Path) -> None:
+    course = demo / "course"
+    for assignment in ASSIGNMENTS:
+        submitted = {p.parent.name for p in (course / "submitted").glob(f"*/{assignment}")}
+        graded = {p.parent.parent.name for p in (course / "autograded").glob(f"*/{assignment}/grading.json")}
+        pages = {p.parent.parent.name for p in (course / "feedback").glob(f"*/{assignment}/*.html")}
+        assert len(submitted) >= STUDENTS - 1  # one student of ps00 hands in nothing
+        assert graded == submitted and pages <= graded and len(pages) >= len(graded) - 1
+
+
+def test_the_report_has_its_plots_and_flags_the_hostile_students(demo: Path) -> None:
+    page = (demo / "course" / "reports" / "report.html").read_text(encoding="utf-8")
+    assert page.count('<img src="data:image/png;base64,') == 3
+    flags = (demo / "course" / "reports" / "flags.csv").read_text(encoding="utf-8")
+    for category in ("timeout", "tampering", "missing", "attack", "renamed"):
+        assert f",{category}," in flags, category
+
+
+def test_exports_cover_the_class_and_pseudonymise(demo: Path) -> None:
+    plain = list(csv.DictReader((demo / "grades-nbgrader.csv").open(encoding="utf-8")))
+    pseudo = list(csv.DictReader((demo / "grades-moodle-pseudonymised.csv").open(encoding="utf-8")))
+    assert len(plain) == len(pseudo) == STUDENTS * len(ASSIGNMENTS)
+    ids = {r["student_id"] for r in plain}
+    assert not ids & {r["ID number"] for r in pseudo}
+    assert sorted(float(r["score"]) for r in plain) == sorted(float(r["Grade"]) for r in pseudo)
+    assert any(float(r["score"]) > 0 for r in plain) and any(float(r["score"]) == 0 for r in plain)
+
+
+def test_no_hidden_test_text_in_release_feedback_or_report(demo: Path) -> None:
+    course = demo / "course"
+    files = [*course.glob("release/*/*.ipynb"), *course.glob("feedback/*/*/*.html"),
+             *course.glob("reports/*")]
+    assert len(files) > 10
+    for assignment in ASSIGNMENTS:
+        source = next((course / "source" / assignment).glob("*.ipynb"))
+        hidden = hidden_test_lines(source, course / "release" / assignment / source.name)
+        assert len(hidden) >= 5
+        assert find_leaks(files, hidden) == {}
