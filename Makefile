@@ -13,7 +13,7 @@ export JUPYTER_PLATFORM_DIRS := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lab test lint data data-check outputs bench site lock clean
+.PHONY: help setup lab test lint data data-check outputs bench grade-demo site lock clean
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -51,8 +51,11 @@ data-check: $(STAMP) ## check dataset files against the manifest
 outputs: setup ## re-execute the lessons and store their outputs
 	$(BIN)/python -m dataethics.refresh
 
-bench: setup ## time and peak memory per lesson and assignment, and the site build time
-	$(BIN)/dataethics bench lessons assignments site
+bench: setup ## time lessons, assignments, the site build and the autograder (vs serial nbgrader)
+	$(BIN)/dataethics bench lessons assignments site grading
+
+grade-demo: setup ## invent a class of 30 and run collect → autograde → feedback → report → export
+	$(BIN)/dataethics grade demo
 
 site: setup ## build the website into _build/site (offline, from stored outputs)
 	$(BIN)/python -m dataethics.site
