@@ -52,7 +52,7 @@ def _class(course: Path) -> dict[str, tuple[str | bytes | nbformat.NotebookNode,
                               "def average_basket(orders):\n    return 0.0"), f"{A}.ipynb"),
         "reads_gradebook": (_edit(sub(), "q1", "open('../../gradebook.db').read()\n"
                                   "def average_basket(orders):\n    return 0.0"), f"{A}.ipynb"),
-        "huge_output": (_edit(sub(), "q4", "for i in range(300_000):\n    print(i)\n"
+        "huge_output": (_edit(sub(), "q4", "for i in range(2_000_000):\n    print(i)\n"
                               + sub().cells[[c.metadata.get('nbgrader', {}).get('grade_id')
                                               for c in sub().cells].index("q4")].source),
                         f"{A}.ipynb"),

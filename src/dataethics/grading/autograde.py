@@ -47,6 +47,7 @@ from tqdm.auto import tqdm
 
 from dataethics import paths
 from dataethics.errors import DataethicsError
+from dataethics.grading.kernel_launcher import TRUNCATED
 
 GUARD_TAG = "dataethics-integrity-check"
 GUARD_SOURCE = """
@@ -61,7 +62,8 @@ try:
     _checks.append(False)
 except AssertionError:
     _checks.append(True)
-print("INTEGRITY", "OK" if all(_checks) else "BROKEN")
+# the result, not a print: printed output may be cut by the output cap
+"INTEGRITY " + ("OK" if all(_checks) else "BROKEN")
 """
 ATTACK_CALLS = {("sys", "exit"): "calls sys.exit()", ("os", "_exit"): "calls os._exit()",
                 ("os", "kill"): "sends signals", ("os", "system"): "runs shell commands",
@@ -75,7 +77,8 @@ class Limits:
     notebook_seconds: float = 180.0
     cell_seconds: float = 60.0
     memory_mb: int = 3072
-    max_output_chars: int = 20_000
+    max_output_chars: int = 20_000       # kept of each output in the autograded notebook
+    kernel_output_chars: int = 1_000_000  # printed by the whole notebook before the kernel stops sending
     sandbox: bool | None = None  # None: use bwrap when it is installed
 
 
@@ -198,7 +201,7 @@ def sandbox_available() -> bool:
 def _kernelspec_dir(work: Path, limits: Limits, hide: list[Path], sandboxed: bool) -> Path:
     """Write a kernelspec whose argv applies the limits (and the sandbox)."""
     launcher = [sys.executable, "-m", "dataethics.grading.kernel_launcher", str(limits.memory_mb),
-                "{connection_file}"]
+                "{connection_file}", str(limits.kernel_output_chars)]
     if sandboxed:
         # the whole system read-only (the venv may live anywhere, /tmp included), minus the
         # hidden folders; only the submission's own work folder is writable
@@ -335,12 +338,17 @@ def run_submission(task: dict) -> dict:
     for cell in nb.cells:  # keep outputs small before they travel back to the parent
         if cell.cell_type == "code":
             for o in cell.outputs:
-                if o.get("output_type") == "stream" and len(o.get("text", "")) > limits.max_output_chars:
+                if o.get("output_type") != "stream":
+                    continue
+                huge = TRUNCATED.strip() in o.get("text", "")
+                if len(o.get("text", "")) > limits.max_output_chars:
                     o["text"] = o["text"][: limits.max_output_chars] + "\n[output truncated]\n"
-                    if "huge output (truncated)" not in out.flags:
-                        out.flags.append("huge output (truncated)")
+                    huge = True
+                if huge and "huge output (truncated)" not in out.flags:
+                    out.flags.append("huge output (truncated)")
     guard = nb.cells[-1]
-    guard_text = "".join(o.get("text", "") for o in guard.outputs if o.get("output_type") == "stream")
+    guard_text = "".join(o.get("data", {}).get("text/plain", "") for o in guard.outputs
+                         if o.get("output_type") == "execute_result")
     if out.status == "ok" and "INTEGRITY OK" not in guard_text:
         out.flags.append("tampering: library functions used by the tests were replaced")
     if any(f.startswith("tampering") for f in out.flags) or out.status in ("missing", "invalid"):
