@@ -16,7 +16,8 @@ from dataethics import authoring, checklist, notebooks, plotting
 
 DOCTESTED = ["dataethics.authoring", "dataethics.checklist", "dataethics.plotting",
              "dataethics.data.schema", "dataethics.paths", "dataethics.survival",
-             "dataethics.grading.cli"]
+             "dataethics.grading.export", "dataethics.grading.collect", "dataethics.grading.feedback",
+             "dataethics.grading.report", "dataethics.grading.assignments"]
 
 
 @pytest.mark.parametrize("module", DOCTESTED)
