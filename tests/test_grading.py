@@ -10,7 +10,7 @@ import nbformat
 import pytest
 
 from dataethics.grading import assignments, samples
-from dataethics.grading.autograde import Limits, Outcome, autograde, scores
+from dataethics.grading.autograde import Limits, Outcome, autograde, sandbox_available, scores
 
 A = "ps00"
 FULL = {"q1-tests": 2, "q2-tests": 2, "q3-tests": 2, "q4-tests": 2}
@@ -22,6 +22,10 @@ def _edit(nb: nbformat.NotebookNode, gid: str, source: str) -> nbformat.Notebook
         if cell.metadata.get("nbgrader", {}).get("grade_id") == gid:
             cell.source = source
     return nb
+
+
+def _answer(nb: nbformat.NotebookNode, gid: str) -> str:
+    return next(c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == gid)
 
 
 def _class(course: Path) -> dict[str, tuple[str | bytes | nbformat.NotebookNode, str]]:
@@ -50,12 +54,13 @@ def _class(course: Path) -> dict[str, tuple[str | bytes | nbformat.NotebookNode,
         "monkeypatch": (_edit(sub("blank"), "q1",
                               "import numpy as np\nnp.isclose = lambda *a, **k: True\n"
                               "def average_basket(orders):\n    return 0.0"), f"{A}.ipynb"),
-        "reads_gradebook": (_edit(sub(), "q1", "open('../../gradebook.db').read()\n"
-                                  "def average_basket(orders):\n    return 0.0"), f"{A}.ipynb"),
+        # the correct answer, after reading an instructor file: earns nothing where the sandbox hides it
+        "reads_gradebook": (_edit(sub(), "q1", f"open({str(course / 'gradebook.db')!r}, 'rb').read()\n"
+                                  + _answer(sub(), "q1")), f"{A}.ipynb"),
+        "reads_source": (_edit(sub(), "q1", f"open({str(source_nb)!r}).read()\n"
+                               + _answer(sub(), "q1")), f"{A}.ipynb"),
         "huge_output": (_edit(sub(), "q4", "for i in range(2_000_000):\n    print(i)\n"
-                              + sub().cells[[c.metadata.get('nbgrader', {}).get('grade_id')
-                                              for c in sub().cells].index("q4")].source),
-                        f"{A}.ipynb"),
+                              + _answer(sub(), "q4")), f"{A}.ipynb"),
         "invalid_json": (b'{"cells": [', f"{A}.ipynb"),
         "empty_file": (b"", f"{A}.ipynb"),
         "wrong_name": (sub(), "my_homework.ipynb"),
@@ -108,7 +113,9 @@ EXPECTED = {
     "os_exit": {**FULL, "q4-tests": 0},
     "edited_test": ZERO,
     "monkeypatch": ZERO,
-    "reads_gradebook": {**FULL, "q1-tests": 0},
+    # without bubblewrap nothing hides the files (the read is still flagged)
+    "reads_gradebook": {**FULL, "q1-tests": 0} if sandbox_available() else FULL,
+    "reads_source": {**FULL, "q1-tests": 0} if sandbox_available() else FULL,
     "huge_output": FULL,
     "invalid_json": ZERO,
     "empty_file": ZERO,
@@ -121,7 +128,8 @@ EXPECTED = {
 FLAGS = {
     "infinite_loop": "time", "catches_interrupt": "interrupts", "memory_bomb": "memory limit",
     "sys_exit": "sys.exit", "os_exit": "os._exit", "edited_test": "edited locked cell q1-tests",
-    "monkeypatch": "tampering", "reads_gradebook": "instructor files", "huge_output": "huge output",
+    "monkeypatch": "tampering", "reads_gradebook": "instructor files",
+    "reads_source": "instructor files", "huge_output": "huge output",
     "invalid_json": "invalid notebook", "empty_file": "invalid notebook", "wrong_name": "wrong file name",
     "deleted_test": "deleted test cell q2-tests", "changed_type": "changed the type of cell q3-tests",
     "reordered": "reordered", "missing": "missing notebook",
@@ -153,10 +161,12 @@ def test_every_student_has_an_autograded_notebook_and_a_record(graded: tuple) ->
 
 
 def test_sandbox_was_used_when_available(graded: tuple) -> None:
-    from dataethics.grading.autograde import sandbox_available
+    import os
 
     _, outcomes, _ = graded
     assert all(o.sandboxed == sandbox_available() for o in outcomes.values())
+    if os.environ.get("CI"):  # .ci/run installs bubblewrap: there the sandbox must really be tested
+        assert sandbox_available()
 
 
 def _cli(*args: str) -> int:

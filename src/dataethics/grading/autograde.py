@@ -362,6 +362,11 @@ def run_submission(task: dict) -> dict:
     return asdict(out)
 
 
+def run_student(tasks: list[dict]) -> list[dict]:
+    """Worker: grade one student's notebooks of an assignment, one after the other."""
+    return [run_submission(task) for task in tasks]
+
+
 def _find_submission(folder: Path, expected: str) -> tuple[Path | None, str | None, list[str]]:
     """The expected notebook, or a lone notebook under another name (renamed), and other files."""
     target = folder / expected
@@ -440,12 +445,12 @@ def autograde(assignment: str, course_root: Path | None = None, students: list[s
     scratch = Path(tempfile.mkdtemp(prefix="dataethics-grade-"))
     # other students' work folders are hidden too (each kernel sees only its own)
     hide = [str(course_root.resolve()), str(paths.grader_dir().resolve()), str(scratch)]
-    tasks = []
+    jobs: dict[str, list[dict]] = {}  # one job per student: their notebooks, one after the other
     for student in students:
         folder = sub_root / student / assignment
         for src in sources:
             found, renamed, others = _find_submission(folder, src.name)
-            tasks.append({
+            jobs.setdefault(student, []).append({
                 "student": student, "assignment": assignment, "notebook": src.stem,
                 "source": str(src), "release": str(release_dir / src.name),
                 "submitted": str(found) if found else None, "renamed_from": renamed,
@@ -456,18 +461,20 @@ def autograde(assignment: str, course_root: Path | None = None, students: list[s
     db_url = gradebook_url(course_root, db_url)
     try:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(run_submission, t): t for t in tasks}
+            futures = {pool.submit(run_student, tasks): tasks for tasks in jobs.values()}
             bar = tqdm(as_completed(futures), total=len(futures), desc=f"autograde {assignment}",
-                       unit="nb", disable=not progress)
+                       unit="student", disable=not progress)
             for future in bar:  # grades are saved while the other workers go on
-                task = futures[future]
+                tasks = futures[future]
                 try:
-                    result = Outcome(**future.result())
+                    results = [Outcome(**r) for r in future.result()]
                 except Exception as exc:  # a worker died: flag this student, keep the others
-                    result = Outcome(task["student"], assignment, task["notebook"], status="crash",
-                                     flags=[f"grader worker failed: {type(exc).__name__}"])
-                _save(result, course_root, release_dir, sources, db_url)
-                outcomes.append(result)
+                    results = [Outcome(t["student"], assignment, t["notebook"], status="crash",
+                                       flags=[f"grader worker failed: {type(exc).__name__}"])
+                               for t in tasks]
+                for result in results:
+                    _save(result, course_root, release_dir, sources, db_url)
+                    outcomes.append(result)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return sorted(outcomes, key=lambda o: (o.student, o.notebook))
