@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 from pathlib import Path
 
 import nbformat
@@ -13,6 +14,8 @@ from dataethics.grading import assignments, samples
 from dataethics.grading.autograde import Limits, Outcome, autograde, sandbox_available, scores
 
 A = "ps00"
+# a server on the grading machine: a sandboxed kernel has no network, so it cannot reach it
+LISTENER = socket.create_server(("127.0.0.1", 0))
 FULL = {"q1-tests": 2, "q2-tests": 2, "q3-tests": 2, "q4-tests": 2}
 ZERO = dict.fromkeys(FULL, 0)
 
@@ -57,6 +60,9 @@ def _class(course: Path) -> dict[str, tuple[str | bytes | nbformat.NotebookNode,
         # the correct answer, after reading an instructor file: earns nothing where the sandbox hides it
         "reads_gradebook": (_edit(sub(), "q1", f"open({str(course / 'gradebook.db')!r}, 'rb').read()\n"
                                   + _answer(sub(), "q1")), f"{A}.ipynb"),
+        "network": (_edit(sub(), "q1", "import socket\n"
+                          f"socket.create_connection(('127.0.0.1', {LISTENER.getsockname()[1]}), 3).close()\n"
+                          + _answer(sub(), "q1")), f"{A}.ipynb"),
         "reads_source": (_edit(sub(), "q1", f"open({str(source_nb)!r}).read()\n"
                                + _answer(sub(), "q1")), f"{A}.ipynb"),
         "huge_output": (_edit(sub(), "q4", "for i in range(2_000_000):\n    print(i)\n"
@@ -116,6 +122,7 @@ EXPECTED = {
     # without bubblewrap nothing hides the files (the read is still flagged)
     "reads_gradebook": {**FULL, "q1-tests": 0} if sandbox_available() else FULL,
     "reads_source": {**FULL, "q1-tests": 0} if sandbox_available() else FULL,
+    "network": {**FULL, "q1-tests": 0} if sandbox_available() else FULL,
     "huge_output": FULL,
     "invalid_json": ZERO,
     "empty_file": ZERO,
@@ -129,7 +136,7 @@ FLAGS = {
     "infinite_loop": "time", "catches_interrupt": "interrupts", "memory_bomb": "memory limit",
     "sys_exit": "sys.exit", "os_exit": "os._exit", "edited_test": "edited locked cell q1-tests",
     "monkeypatch": "tampering", "reads_gradebook": "instructor files",
-    "reads_source": "instructor files", "huge_output": "huge output",
+    "reads_source": "instructor files", "network": "uses the network (socket)", "huge_output": "huge output",
     "invalid_json": "invalid notebook", "empty_file": "invalid notebook", "wrong_name": "wrong file name",
     "deleted_test": "deleted test cell q2-tests", "changed_type": "changed the type of cell q3-tests",
     "reordered": "reordered", "missing": "missing notebook",

@@ -65,6 +65,7 @@ except AssertionError:
 # the result, not a print: printed output may be cut by the output cap
 "INTEGRITY " + ("OK" if all(_checks) else "BROKEN")
 """
+NETWORK_MODULES = {"socket", "urllib", "http", "requests", "ftplib", "smtplib", "httpx", "aiohttp"}
 ATTACK_CALLS = {("sys", "exit"): "calls sys.exit()", ("os", "_exit"): "calls os._exit()",
                 ("os", "kill"): "sends signals", ("os", "system"): "runs shell commands",
                 ("subprocess", None): "runs subprocesses"}
@@ -137,6 +138,12 @@ def attack_report(answers: dict[str, str]) -> list[str]:
                         flags.append(f"{gid}: {what}")
             if isinstance(node, ast.Name) and node.id == "subprocess":
                 flags.append(f"{gid}: runs subprocesses")
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] + ([node.module] if isinstance(node, ast.ImportFrom)
+                                                        and node.module else [])
+                net = sorted({n.split(".")[0] for n in names} & NETWORK_MODULES)
+                if net:
+                    flags.append(f"{gid}: uses the network ({', '.join(net)})")
             if isinstance(node, ast.ExceptHandler):
                 names = ast.unparse(node.type) if node.type is not None else "bare"
                 if "KeyboardInterrupt" in names or "BaseException" in names or names == "bare":

@@ -38,7 +38,7 @@ CATEGORIES = {
     "memory": ("memory limit",),
     "tampering": ("tampering", "edited locked", "deleted", "changed the type", "reordered"),
     "attack": ("sys.exit", "os._exit", "signals", "shell", "subprocess", "interrupts", "replaces",
-               "setattr", "instructor files"),
+               "setattr", "instructor files", "network"),
     "renamed": ("wrong file name",),
     "huge output": ("huge output",),
 }
