@@ -30,8 +30,9 @@ ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 CELL_FRAME = re.compile(r"Cell In\s*\[\d*\],\s*line (\d+)")
 # an IPython traceback line: optional arrow, the line number, then the code
 CODE_LINE = re.compile(r"^\s*(?:-*>)?\s*\d+\s(.*)$")
-HIDDEN_FAILED = ("{ename}: a hidden test failed. Hidden tests run your code on inputs you have not "
-                 "seen; check the question's edge cases and test your answer on new data.")
+HIDDEN_FAILED = ("{ename}: a hidden test failed.\n"
+                 "Hidden tests run your code on inputs you have not seen:\n"
+                 "check the question's edge cases and try your answer on new data.")
 FEEDBACK_PREPROCESSORS = [
     "nbgrader.preprocessors.GetGrades",
     "dataethics.grading.feedback.ScrubHiddenTestOutputs",
