@@ -145,3 +145,13 @@ def test_exchange_round_trip(course: Path, tmp_path: Path, monkeypatch: pytest.M
     assert main(["grade", "collect", A, "--from", "exchange", "--exchange", str(exchange),
                  "--course", str(course)]) == 0
     assert (course / "submitted" / getpass.getuser() / A / f"{A}.ipynb").is_file()
+    # the exchange recorded when the student submitted: past the due date, the autograder says so
+    from nbgrader.api import Gradebook
+
+    from dataethics.grading.autograde import Limits, autograde
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        gb.update_or_create_assignment(A, duedate="2020-01-01 00:00:00 UTC")
+    (outcome,) = autograde(A, course, workers=1, limits=Limits(notebook_seconds=60), progress=False)
+    assert outcome.student == getpass.getuser()
+    assert any(flag.startswith("late by") for flag in outcome.flags), outcome.flags

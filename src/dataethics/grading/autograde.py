@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import datetime
 import json
 import os
 import shutil
@@ -385,6 +386,17 @@ def _find_submission(folder: Path, expected: str) -> tuple[Path | None, str | No
     return None, None, others
 
 
+def submission_time(folder: Path) -> datetime.datetime | None:
+    """The submission time nbgrader's exchange recorded in ``timestamp.txt``, if any."""
+    from nbgrader.utils import parse_utc
+
+    path = folder / "timestamp.txt"
+    try:
+        return parse_utc(path.read_text(encoding="utf-8").strip()) if path.is_file() else None
+    except (ValueError, OSError):  # an unreadable stamp is not the student's fault: ignore it
+        return None
+
+
 def _save(out: Outcome, course_root: Path, release_dir: Path, sources: list[Path], db_url: str) -> None:
     """Record one notebook's grades with nbgrader's preprocessors and write its autograded copy."""
     from nbgrader.api import Gradebook, MissingEntry
@@ -392,14 +404,19 @@ def _save(out: Outcome, course_root: Path, release_dir: Path, sources: list[Path
     from sqlalchemy.exc import SAWarning
 
     assignment = out.assignment
+    stamp = submission_time(course_root / "submitted" / out.student / assignment)
     with Gradebook(db_url) as gb:
         gb.update_or_create_student(out.student)
-        try:
-            gb.find_submission(assignment, out.student)
-        except MissingEntry:
-            with warnings.catch_warnings():  # nbgrader's SQLAlchemy 2 autoflush notice, harmless
-                warnings.simplefilter("ignore", SAWarning)
+        with warnings.catch_warnings():  # nbgrader's SQLAlchemy 2 autoflush notice, harmless
+            warnings.simplefilter("ignore", SAWarning)
+            try:
+                gb.find_submission(assignment, out.student)
+            except MissingEntry:
                 gb.add_submission(assignment, out.student)
+            if stamp is not None:  # as nbgrader's autograde does: the due date can be checked
+                sub = gb.update_or_create_submission(assignment, out.student, timestamp=stamp)
+                if sub.total_seconds_late > 0:
+                    out.flags.append(f"late by {sub.total_seconds_late / 3600:.1f} h")
     if out.executed is None:  # the worker itself failed: every test cell earns nothing
         source = next(s for s in sources if s.stem == out.notebook)
         nb, _ = rebuild(nbformat.read(source, 4), None,

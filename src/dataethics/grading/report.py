@@ -40,6 +40,7 @@ CATEGORIES = {
     "attack": ("sys.exit", "os._exit", "signals", "shell", "subprocess", "interrupts", "replaces",
                "setattr", "instructor files", "network"),
     "renamed": ("wrong file name",),
+    "late": ("late by",),
     "huge output": ("huge output",),
 }
 LOCKED_EDITS = ("edited locked", "deleted", "changed the type", "reordered")
