@@ -171,7 +171,9 @@ def test_sandbox_was_used_when_available(graded: tuple) -> None:
     import os
 
     _, outcomes, _ = graded
-    assert all(o.sandboxed == sandbox_available() for o in outcomes.values())
+    ran = [o for o in outcomes.values() if o.status not in ("missing", "invalid")]
+    assert len(ran) >= 15 and all(o.sandboxed == sandbox_available() for o in ran)
+    assert not any(o.sandboxed for o in outcomes.values() if o not in ran)  # nothing to run
     if os.environ.get("CI"):  # .ci/run installs bubblewrap: there the sandbox must really be tested
         assert sandbox_available()
 

@@ -263,11 +263,12 @@ def run_submission(task: dict) -> dict:
             out.status = "invalid"
             out.flags.append(f"invalid notebook: {str(exc).splitlines()[0][:120]}")
             submitted = None
-    if submitted is not None:
-        out.flags += tamper_report(submitted, release)
+    if submitted is None:  # nothing to run: the parent records a flagged zero
+        out.seconds = time.perf_counter() - start
+        return asdict(out)
+    out.flags += tamper_report(submitted, release)
     nb, answers = rebuild(source, submitted, release)
-    if submitted is not None:
-        out.flags += attack_report(answers)
+    out.flags += attack_report(answers)
     work = Path(task["workdir"])
     work.mkdir(parents=True, exist_ok=True)
     data = Path(task["release"]).parent / "data"
@@ -359,7 +360,7 @@ def run_submission(task: dict) -> dict:
                          if o.get("output_type") == "execute_result")
     if out.status == "ok" and "INTEGRITY OK" not in guard_text:
         out.flags.append("tampering: library functions used by the tests were replaced")
-    if any(f.startswith("tampering") for f in out.flags) or out.status in ("missing", "invalid"):
+    if any(f.startswith("tampering") for f in out.flags):
         for cell in nb.cells:
             meta = cell.metadata.get("nbgrader", {})
             if meta.get("grade") and cell.cell_type == "code":
@@ -417,7 +418,7 @@ def _save(out: Outcome, course_root: Path, release_dir: Path, sources: list[Path
                 sub = gb.update_or_create_submission(assignment, out.student, timestamp=stamp)
                 if sub.total_seconds_late > 0:
                     out.flags.append(f"late by {sub.total_seconds_late / 3600:.1f} h")
-    if out.executed is None:  # the worker itself failed: every test cell earns nothing
+    if out.executed is None:  # nothing ran (missing, invalid) or the worker failed: no credit
         source = next(s for s in sources if s.stem == out.notebook)
         nb, _ = rebuild(nbformat.read(source, 4), None,
                         nbformat.read(release_dir / f"{out.notebook}.ipynb", 4))
