@@ -9,6 +9,7 @@ import nbformat
 import pytest
 
 from dataethics.grading import assignments
+from dataethics.grading.feedback import find_leaks, hidden_test_lines
 
 IDS = assignments.assignment_ids()
 LEAKS = ("### BEGIN SOLUTION", "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
@@ -33,6 +34,8 @@ def test_source_passes_and_release_fails(assignment: str, course_copy: Path) -> 
         text = nb_path.read_text(encoding="utf-8")
         for marker in LEAKS:
             assert marker not in text, f"{marker} leaked into the release"
+        hidden = hidden_test_lines(course_copy / "source" / assignment / nb_path.name)
+        assert hidden and find_leaks([nb_path], hidden) == {}
         nb = nbformat.reads(text, as_version=4)
         # the released data folder travels with the notebook
         for match in re.findall(r"data/([\w.-]+\.csv)", text):

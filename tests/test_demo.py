@@ -64,6 +64,6 @@ def test_no_hidden_test_text_in_release_feedback_or_report(demo: Path) -> None:
     assert len(files) > 10
     for assignment in ASSIGNMENTS:
         source = next((course / "source" / assignment).glob("*.ipynb"))
-        hidden = hidden_test_lines(source, course / "release" / assignment / source.name)
+        hidden = hidden_test_lines(source)
         assert len(hidden) >= 5
         assert find_leaks(files, hidden) == {}

@@ -166,14 +166,19 @@ def readable_text(path: Path) -> str:
     return text
 
 
-def hidden_test_lines(source: Path, release: Path, min_length: int = 8) -> set[str]:
-    """Code lines of the hidden tests of ``source`` that the released notebook does not show anyway."""
+def hidden_test_lines(source: Path, min_length: int = 8) -> set[str]:
+    """Code lines of the hidden tests of ``source`` that its visible part does not contain anyway."""
     import nbformat
 
     nb = nbformat.read(source, as_version=4)
-    shown = readable_text(release)
-    return {ln for cell in nb.cells for ln in hidden_region(cell.source)[1]
-            if len(ln) >= min_length and ln not in shown}
+    hidden: set[str] = set()
+    shown: list[str] = []
+    for cell in nb.cells:
+        numbers, code = hidden_region(cell.source)
+        hidden |= {ln for ln in code if len(ln) >= min_length}
+        shown += [ln for i, ln in enumerate(cell.source.split("\n"), start=1) if i not in numbers]
+    visible = "\n".join(shown)
+    return {ln for ln in hidden if ln not in visible}
 
 
 def find_leaks(paths: list[Path], hidden: set[str]) -> dict[Path, list[str]]:
