@@ -244,6 +244,11 @@ def write_report(course_root: Path, out_dir: Path | None = None, db_url: str | N
            .agg(categories=("category", lambda s: ", ".join(sorted(set(s)))),
                 why=("flag", "; ".join)).reset_index())
     weak = items[(items["discrimination"] < 0.2) | items["discrimination"].isna()]
+    by_student = (totals.pivot(index="student", columns="assignment", values="auto_percent")
+                  .fillna(0).round().astype(int).add_suffix(" (%)"))
+    by_student.columns.name = None
+    by_student["flags"] = flags.groupby("student").size().reindex(by_student.index).fillna(0).astype(int)
+    by_student = by_student.reset_index()
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         "<title>Grading report</title>", f"<style>{STYLE}</style></head><body>",
@@ -267,6 +272,9 @@ def write_report(course_root: Path, out_dir: Path | None = None, db_url: str | N
         _img(plot_flags(flags), "Bar chart of the number of flagged submissions in each category.")
         if not flags.empty else "",
         _table(why),
+        "<h2>Students</h2>",
+        "<p class='note'>Autograded percentage per assignment, and the number of flags.</p>",
+        _table(by_student),
         "<h2>Tamper report</h2>",
         "<p class='note'>Locked cells the student changed, found by comparing the submission with "
         "the released notebook. No edit can earn points (every notebook is rebuilt from the "
