@@ -197,13 +197,19 @@ def run_demo(out: Path | None = None, assignments: list[str] | None = None, n_st
     course, zips, mapping = build_class(out, assignments, n_students)
     result = DemoResult(course=course, report=course / "reports" / "report.html")
     limits = Limits(notebook_seconds=notebook_seconds, cell_seconds=cell_seconds, memory_mb=2048)
+    say = print if progress else (lambda *_: None)
+    say(f"a class of {n_students} invented in {out}: Moodle and Canvas downloads, one per assignment")
     for number, assignment in enumerate(assignments):
         lms = "moodle" if number % 2 == 0 else "canvas"
-        collect_lms(assignment, zips[assignment], course, lms, mapping)
+        got = collect_lms(assignment, zips[assignment], course, lms, mapping)
+        say(f"{assignment}: collected {len(got.students)} students from {zips[assignment].name}")
         outcomes = autograde(assignment, course, workers=workers, limits=limits, progress=progress)
         result.graded += len(outcomes)
         result.flagged += sum(1 for o in outcomes if o.flags or o.status != "ok")
-        result.feedback += len(generate_feedback(assignment, course))
+        pages = generate_feedback(assignment, course)
+        result.feedback += len(pages)
+        say(f"{assignment}: {sum(1 for o in outcomes if o.flags or o.status != 'ok')} flagged, "
+            f"{len(pages)} feedback pages")
     result.report = write_report(course)
     key = out / "export-key.txt"  # a demo secret; a real key stays outside the repository
     key.write_text(secrets.token_hex(16))
