@@ -294,3 +294,20 @@ def test_grading_commands_fail_with_one_line(graded: tuple, tmp_path: Path,
     assert _cli("grade", "report", "--course", str(tmp_path)) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(line.startswith("error:") for line in err), err
+
+
+def test_purge_deletes_only_folders_past_the_retention_period(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+    import time
+
+    old, recent = tmp_path / "submitted" / "ann" / A, tmp_path / "feedback" / "bob" / A
+    for folder in (old, recent):
+        folder.mkdir(parents=True)
+        (folder / f"{A}.ipynb").write_text("{}")
+    past = time.time() - 400 * 86400
+    os.utime(old, (past, past))
+    assert _cli("grade", "purge", "--course", str(tmp_path), "--older-than", "365") == 0
+    assert old.is_dir() and "would delete" in capsys.readouterr().out  # a dry run first
+    assert _cli("grade", "purge", "--course", str(tmp_path), "--older-than", "365", "--yes") == 0
+    assert not old.exists() and recent.is_dir()
