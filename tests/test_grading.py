@@ -311,3 +311,18 @@ def test_purge_deletes_only_folders_past_the_retention_period(tmp_path: Path,
     assert old.is_dir() and "would delete" in capsys.readouterr().out  # a dry run first
     assert _cli("grade", "purge", "--course", str(tmp_path), "--older-than", "365", "--yes") == 0
     assert not old.exists() and recent.is_dir()
+
+
+def test_one_broken_autograded_notebook_does_not_stop_the_others_feedback(
+        graded: tuple, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    course = Path(shutil.copytree(graded[0], tmp_path / "course"))
+    shutil.rmtree(course / "feedback", ignore_errors=True)
+    (course / "autograded" / "partial" / A / f"{A}.ipynb").write_text("{")
+    assert _cli("grade", "feedback", A, "--course", str(course)) == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error:")]
+    assert len(err) == 1 and "partial" in err[0] and "JSON" in err[0], err
+    assert (course / "feedback" / "correct" / A / f"{A}.html").is_file()
+    assert not (course / "feedback" / "partial" / A / f"{A}.html").exists()
+    # and regrading one unknown student is a one-line error, not a new zero in the gradebook
+    assert _cli("grade", "autograde", A, "--course", str(course), "--student", "nobody") == 2
+    assert "nobody" in capsys.readouterr().err

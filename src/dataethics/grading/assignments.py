@@ -94,9 +94,9 @@ def generate_release(assignment: str, course_root: Path, source_root: Path | Non
     api = NbGraderAPI(config=course_config(course_root, db_url))
     result = api.generate_assignment(assignment, force=True)
     if not result.get("success"):
-        raise DataethicsError(
-            f"nbgrader could not generate '{assignment}': {result.get('error', '').strip()[-300:]}"
-        )
+        from dataethics.grading.feedback import nbgrader_reason
+
+        raise DataethicsError(f"nbgrader could not generate '{assignment}': {nbgrader_reason(result)}")
     return course_root / "release" / assignment
 
 

@@ -466,6 +466,10 @@ def autograde(assignment: str, course_root: Path | None = None, students: list[s
             if sub_root.is_dir() else []
     if not students:
         raise DataethicsError(f"no submissions of '{assignment}' in {sub_root}")
+    unknown = [s for s in students if not (sub_root / s / assignment).is_dir()]
+    if unknown:
+        raise DataethicsError(f"no submission folder {sub_root}/<student>/{assignment} for "
+                              f"{', '.join(unknown)}")
     limits = limits or Limits()
     scratch = Path(tempfile.mkdtemp(prefix="dataethics-grade-"))
     # other students' work folders are hidden too (each kernel sees only its own)

@@ -43,8 +43,8 @@ def _autograde(args: argparse.Namespace) -> int:
 
     limits = Limits(notebook_seconds=args.notebook_seconds, cell_seconds=args.cell_seconds,
                     memory_mb=args.memory_mb)
-    outcomes = autograde(args.assignment, _root(args), workers=args.workers, limits=limits,
-                         db_url=args.db_url)
+    outcomes = autograde(args.assignment, _root(args), students=args.student or None,
+                         workers=args.workers, limits=limits, db_url=args.db_url)
     flagged = [o for o in outcomes if o.flags or o.status != "ok"]
     print(f"{len(outcomes)} notebook(s) graded, {len(flagged)} flagged")
     for o in flagged:
@@ -99,7 +99,7 @@ def _collect(args: argparse.Namespace) -> int:
 def _feedback(args: argparse.Namespace) -> int:
     from dataethics.grading.feedback import generate_feedback
 
-    files = generate_feedback(args.assignment, _root(args), args.student, args.db_url)
+    files = generate_feedback(args.assignment, _root(args), args.student, args.db_url, progress=True)
     print(f"{len(files)} feedback page(s) in {_root(args) / 'feedback'} (hidden tests removed)")
     return 0
 
@@ -172,6 +172,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--notebook-seconds", type=float, default=180)
     p.add_argument("--cell-seconds", type=float, default=60)
     p.add_argument("--memory-mb", type=int, default=3072)
+    p.add_argument("--student", action="append", help="only this student (repeat for several)")
     common(p)
     p.set_defaults(func=_autograde)
     p = gsub.add_parser("feedback", help="feedback HTML per student, hidden tests removed")

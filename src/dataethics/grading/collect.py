@@ -173,8 +173,9 @@ def _exchange_config(course_root: Path, exchange: Path | None, db_url: str | Non
 
 def _check(result: dict, what: str) -> None:
     if not result.get("success"):
-        lines = (result.get("error") or result.get("log") or "unknown error").strip().splitlines()
-        raise DataethicsError(f"nbgrader {what} failed: {lines[-1] if lines else ''}")
+        from dataethics.grading.feedback import nbgrader_reason
+
+        raise DataethicsError(f"nbgrader {what} failed: {nbgrader_reason(result)}")
 
 
 def release_to_exchange(assignment: str, course_root: Path, exchange: Path | None = None,

@@ -206,7 +206,7 @@ def run_demo(out: Path | None = None, assignments: list[str] | None = None, n_st
         outcomes = autograde(assignment, course, workers=workers, limits=limits, progress=progress)
         result.graded += len(outcomes)
         result.flagged += sum(1 for o in outcomes if o.flags or o.status != "ok")
-        pages = generate_feedback(assignment, course)
+        pages = generate_feedback(assignment, course, progress=progress)
         result.feedback += len(pages)
         say(f"{assignment}: {sum(1 for o in outcomes if o.flags or o.status != 'ok')} flagged, "
             f"{len(pages)} feedback pages")

@@ -118,25 +118,46 @@ class ScrubHiddenTestOutputs(Preprocessor):
         return cell, resources
 
 
+def nbgrader_reason(result: dict) -> str:
+    """The most telling line of a failed nbgrader API call (its log holds the real exception).
+
+    >>> nbgrader_reason({"log": "x\\n  nbformat.reader.NotJSONError: not JSON\\n", "error": "boom"})
+    'nbformat.reader.NotJSONError: not JSON'
+    """
+    text = "\n".join(str(result.get(k) or "") for k in ("log", "error"))
+    found = [ln.strip() for ln in text.splitlines()
+             if re.match(r"\s*[\w.]+(Error|Exception)\b.*:", ln) and "NbGraderException" not in ln]
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return found[-1] if found else (lines[-1] if lines else "unknown error")
+
+
 def generate_feedback(assignment: str, course_root: Path, student: str | None = None,
-                      db_url: str | None = None) -> list[Path]:
+                      db_url: str | None = None, progress: bool = False) -> list[Path]:
     """Write feedback HTML for one student or every autograded student; return the files.
 
-    Raises a one-line :class:`DataethicsError` when nothing was autograded or nbgrader fails.
+    Students are done one by one (with a progress bar if asked), so that one
+    broken notebook does not stop the others; the failures are then reported in
+    one :class:`DataethicsError` line.
     """
     from nbgrader.apps import NbGraderAPI
+    from tqdm.auto import tqdm
 
     from dataethics.grading.assignments import course_config
 
     course_root = Path(course_root).resolve()
     graded = course_root / "autograded"
-    if not any(graded.glob(f"*/{assignment}")):
+    students = [student] if student else sorted(p.parent.name for p in graded.glob(f"*/{assignment}"))
+    if not students or not (graded / students[0] / assignment).is_dir():
         raise DataethicsError(f"nothing autograded for '{assignment}' in {graded}: run autograde first")
     api = NbGraderAPI(config=course_config(course_root, db_url=db_url))
-    result = api.generate_feedback(assignment, student)
-    if not result.get("success"):
-        last = (result.get("error") or result.get("log") or "unknown error").strip().splitlines()
-        raise DataethicsError(f"nbgrader could not generate feedback: {last[-1] if last else ''}")
+    failed = {}
+    for who in tqdm(students, desc=f"feedback {assignment}", unit="student", disable=not progress):
+        result = api.generate_feedback(assignment, who)
+        if not result.get("success"):
+            failed[who] = nbgrader_reason(result)
+    if failed:
+        names = ", ".join(sorted(failed))
+        raise DataethicsError(f"no feedback for {names}: {next(iter(failed.values()))[:160]}")
     who = student or "*"
     return sorted((course_root / "feedback").glob(f"{who}/{assignment}/*.html"))
 
