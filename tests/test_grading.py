@@ -326,3 +326,23 @@ def test_one_broken_autograded_notebook_does_not_stop_the_others_feedback(
     # and regrading one unknown student is a one-line error, not a new zero in the gradebook
     assert _cli("grade", "autograde", A, "--course", str(course), "--student", "nobody") == 2
     assert "nobody" in capsys.readouterr().err
+
+
+def test_plain_nbgrader_feedback_from_the_repository_also_hides_hidden_tests(
+        graded: tuple, tmp_path: Path) -> None:
+    """The documented ``nbgrader generate_feedback`` path reads the repository's nbgrader_config.py."""
+    import subprocess
+    import sys
+
+    from dataethics import paths
+    from dataethics.grading.feedback import find_leaks
+
+    course = Path(shutil.copytree(graded[0], tmp_path / "course"))
+    shutil.rmtree(course / "feedback", ignore_errors=True)
+    done = subprocess.run([sys.executable, "-m", "nbgrader", "generate_feedback", A, "--student",
+                           "hardcoded", f"--CourseDirectory.root={course}"],
+                          cwd=paths.repo_root(), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-1500:]
+    page = course / "feedback" / "hardcoded" / A / f"{A}.html"
+    assert "a hidden test failed" in _visible_text(page)
+    assert find_leaks([page], _hidden_lines(course)) == {}
