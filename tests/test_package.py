@@ -64,3 +64,16 @@ def test_bench_rejects_an_unknown_target() -> None:
     out = subprocess.run([sys.executable, "-m", "dataethics.cli", "bench", "nope"],
                          capture_output=True, text=True)
     assert out.returncode == 2 and out.stderr.startswith("error: unknown benchmark")
+
+
+@pytest.mark.parametrize("action", ["release", "collect", "autograde", "feedback", "report", "export",
+                                    "purge", "demo"])
+def test_every_grading_command_explains_itself(action: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from dataethics.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["grade", action, "--help"])
+    text = capsys.readouterr().out
+    assert stop.value.code == 0
+    assert f"usage: dataethics grade {action}" in text
+    assert ("--out" if action == "demo" else "--course") in text  # the demo writes its own course
