@@ -348,3 +348,28 @@ def test_plain_nbgrader_feedback_from_the_repository_also_hides_hidden_tests(
     page = course / "feedback" / "hardcoded" / A / f"{A}.html"
     assert "a hidden test failed" in _visible_text(page)
     assert find_leaks([page], _hidden_lines(course)) == {}
+
+
+def test_item_analysis_includes_written_questions_only_once_graded() -> None:
+    import pandas as pd
+
+    from dataethics.grading.report import item_analysis
+
+    rows = []
+    for student, (a, b, w, pending) in {"s1": (1, 1, 2, False), "s2": (1, 0, 1, False),
+                                        "s3": (0, 0, 0, False), "s4": (0, 1, 0, True)}.items():
+        rows += [{"assignment": "ps", "student": student, "question": "q1", "kind": "auto",
+                  "score": a, "max_score": 1, "needs_manual": False},
+                 {"assignment": "ps", "student": student, "question": "q2", "kind": "auto",
+                  "score": b, "max_score": 1, "needs_manual": False},
+                 {"assignment": "ps", "student": student, "question": "w", "kind": "manual",
+                  "score": w, "max_score": 2, "needs_manual": pending}]
+    grades = pd.DataFrame(rows)
+    items = item_analysis(grades).set_index("question")
+    assert list(items.index) == ["q1", "q2"]  # s4's written answer still waits for a grade
+    assert items.loc["q1", "difficulty"] == pytest.approx(0.5)
+    grades.loc[grades["needs_manual"], "needs_manual"] = False
+    items = item_analysis(grades).set_index("question")
+    assert items.loc["w", "kind"] == "manual" and items.loc["w", "difficulty"] == pytest.approx(3 / 8)
+    # q1 goes with the rest of the work (s1 strongest, s3 weakest): positive discrimination
+    assert items.loc["q1", "discrimination"] > 0.3

@@ -43,10 +43,13 @@ def _autograde(args: argparse.Namespace) -> int:
 
     limits = Limits(notebook_seconds=args.notebook_seconds, cell_seconds=args.cell_seconds,
                     memory_mb=args.memory_mb)
+    start = time.perf_counter()
     outcomes = autograde(args.assignment, _root(args), students=args.student or None,
                          workers=args.workers, limits=limits, db_url=args.db_url)
+    took = time.perf_counter() - start
     flagged = [o for o in outcomes if o.flags or o.status != "ok"]
-    print(f"{len(outcomes)} notebook(s) graded, {len(flagged)} flagged")
+    print(f"{len(outcomes)} notebook(s) graded in {took:.0f} s ({took / len(outcomes):.1f} s per "
+          f"submission), {len(flagged)} flagged")
     for o in flagged:
         print(f"  {o.student}: {o.status}; {'; '.join(o.flags)}")
     return 0

@@ -128,10 +128,14 @@ def flag_table(course_root: Path) -> pd.DataFrame:
 
 
 def item_analysis(grades: pd.DataFrame) -> pd.DataFrame:
-    """Difficulty and discrimination of every autograded question."""
+    """Difficulty and discrimination of every autograded question, and of written ones once graded."""
     out = []
-    auto = grades[grades["kind"] == "auto"]
-    for assignment, part in auto.groupby("assignment"):
+    pending = set(grades.loc[grades["needs_manual"], "question"] + "@" +
+                  grades.loc[grades["needs_manual"], "assignment"])
+    done = grades[(grades["kind"] == "auto") |
+                  ~(grades["question"] + "@" + grades["assignment"]).isin(pending)]
+    kinds = done.drop_duplicates(["assignment", "question"]).set_index(["assignment", "question"])["kind"]
+    for assignment, part in done.groupby("assignment"):
         wide = part.pivot_table(index="student", columns="question", values="score", aggfunc="sum")
         maxima = part.groupby("question")["max_score"].max()
         total = wide.sum(axis=1)
@@ -139,10 +143,11 @@ def item_analysis(grades: pd.DataFrame) -> pd.DataFrame:
             item = wide[question]
             rest = total - item
             disc = item.corr(rest) if item.std() > 0 and rest.std() > 0 else float("nan")
-            out.append({"assignment": assignment, "question": question, "students": int(item.size),
+            out.append({"assignment": assignment, "question": question,
+                        "kind": kinds[(assignment, question)], "students": int(item.size),
                         "difficulty": float(item.mean() / maxima[question]) if maxima[question] else 0.0,
                         "discrimination": float(disc)})
-    return pd.DataFrame(out, columns=["assignment", "question", "students", "difficulty",
+    return pd.DataFrame(out, columns=["assignment", "question", "kind", "students", "difficulty",
                                       "discrimination"])
 
 
@@ -174,7 +179,8 @@ def plot_scores(totals: pd.DataFrame) -> Figure:
 
 def plot_items(items: pd.DataFrame) -> Figure:
     """Difficulty (bars) and discrimination (dots) of every autograded question."""
-    labels = [f"{a} {q}" for a, q in zip(items["assignment"], items["question"], strict=True)]
+    labels = [f"{a} {q}" + (" (written)" if k == "manual" else "")
+              for a, q, k in zip(items["assignment"], items["question"], items["kind"], strict=True)]
     fig = Figure(figsize=(7.5, 0.32 * len(labels) + 1.2), layout="constrained")
     left, right = fig.subplots(1, 2, sharey=True)
     y = range(len(labels))
