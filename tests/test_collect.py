@@ -75,6 +75,7 @@ def test_moodle_download_lands_in_nbgrader_layout_with_mapped_ids(
     assert _marker(course, "ada") == "ada's work" and _marker(course, "bob") == "bob's work"
     assert _marker(course, "4213", "homework.ipynb") == "cleo's work"  # graded later as renamed
     assert not (course / "submitted" / "bob" / A / "notes.txt").exists()
+    assert not (course / "downloaded" / A).exists()  # no second copy of names and files is kept
 
 
 def test_canvas_download_keeps_the_latest_resubmission_and_reports_late_work(

@@ -132,7 +132,8 @@ def _demo(args: argparse.Namespace) -> int:
 def _purge(args: argparse.Namespace) -> int:
     root = _root(args)
     limit = time.time() - args.older_than * 86400
-    victims = [p for stage in ("submitted", "autograded", "feedback") if (root / stage).is_dir()
+    stages = ("submitted", "autograded", "feedback", "downloaded")
+    victims = [p for stage in stages if (root / stage).is_dir()
                for p in (root / stage).glob("*/*") if p.is_dir() and p.stat().st_mtime < limit]
     for p in victims:
         print(("deleting " if args.yes else "would delete ") + str(p))

@@ -147,6 +147,10 @@ def collect_lms(assignment: str, archive: Path, course_root: Path, lms: str,
         app.process_extracted_files()
     except SystemExit:  # nbgrader's app.fail(): its message is in the log
         raise DataethicsError(f"zip_collect failed on {archive.name}") from None
+    finally:
+        # the copies carry students' names in file names and are not needed once collected:
+        # keep only submitted/ (data minimisation; the LMS still holds the original)
+        shutil.rmtree(downloaded, ignore_errors=True)
     result = Collected()
     for name, parts in sorted(found.items()):
         if parts is None:
