@@ -40,7 +40,7 @@ def _zip(path: Path, names: dict[str, str]) -> Path:
 
 
 def _mapping(path: Path) -> Path:
-    path.write_text("lms_id,student_id\n4211,ada\n4212,bob\n", encoding="utf-8")
+    path.write_text("lms_id,student_id\nParticipant 4211,ada\n4212,bob\n", encoding="utf-8")
     return path
 
 

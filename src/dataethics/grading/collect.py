@@ -56,7 +56,10 @@ def parse_lms_name(path: str, lms: str) -> dict[str, str] | None:
 
 
 def read_mapping(path: Path | str | None) -> dict[str, str]:
-    """Read a ``lms_id,student_id`` CSV file; an empty mapping when ``path`` is empty."""
+    """Read a ``lms_id,student_id`` CSV file; an empty mapping when ``path`` is empty.
+
+    ``lms_id`` may be written as Moodle's grading worksheet shows it ("Participant 4211").
+    """
     if not path:
         return {}
     path = Path(path)
@@ -66,7 +69,8 @@ def read_mapping(path: Path | str | None) -> dict[str, str]:
         reader = csv.DictReader(fh)
         if not reader.fieldnames or not {"lms_id", "student_id"} <= set(reader.fieldnames):
             raise DataethicsError(f"{path}: the mapping needs the columns lms_id,student_id")
-        return {row["lms_id"].strip(): row["student_id"].strip() for row in reader}
+        # Moodle's grading worksheet writes the id as "Participant 4211": keep the number
+        return {re.sub(r"^\D+", "", row["lms_id"].strip()): row["student_id"].strip() for row in reader}
 
 
 class LmsCollectorPlugin(FileNameCollectorPlugin):
