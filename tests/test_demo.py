@@ -50,10 +50,12 @@ def test_the_report_has_its_plots_and_flags_the_hostile_students(demo: Path) -> 
 def test_exports_cover_the_class_and_pseudonymise(demo: Path) -> None:
     plain = list(csv.DictReader((demo / "grades-nbgrader.csv").open(encoding="utf-8")))
     pseudo = list(csv.DictReader((demo / "grades-moodle-pseudonymised.csv").open(encoding="utf-8")))
-    assert len(plain) == len(pseudo) == STUDENTS * len(ASSIGNMENTS)
+    assert len(plain) == STUDENTS * len(ASSIGNMENTS)  # nbgrader's layout: student x assignment
+    assert len(pseudo) == STUDENTS and set(pseudo[0]) == {"ID number", *ASSIGNMENTS}
     ids = {r["student_id"] for r in plain}
-    assert not ids & {r["ID number"] for r in pseudo}
-    assert sorted(float(r["score"]) for r in plain) == sorted(float(r["Grade"]) for r in pseudo)
+    assert len(ids) == STUDENTS and not ids & {r["ID number"] for r in pseudo}
+    assert sorted(float(r["score"]) for r in plain) == \
+        sorted(float(r[a]) for r in pseudo for a in ASSIGNMENTS)
     assert any(float(r["score"]) > 0 for r in plain) and any(float(r["score"]) == 0 for r in plain)
 
 

@@ -202,9 +202,21 @@ def test_manual_scores_reach_the_pseudonymised_export(graded: tuple, tmp_path: P
     assert _cli("grade", "export", "--course", str(course), "--format", "moodle", "--out", str(out),
                 "--pseudonymise", "--key-file", str(key)) == 0
     rows = list(csv.DictReader(out.open()))
-    ids = {r["ID number"]: float(r["Grade"]) for r in rows}
-    assert "correct" not in ids
+    ids = {r["ID number"]: float(r[A]) for r in rows}
+    assert len(rows) == len(EXPECTED) and "correct" not in ids
     assert ids[pseudonym("correct", key.read_text().encode())] == 8 + 1.5
+    plain = tmp_path / "canvas.csv"
+    assert _cli("grade", "export", "--course", str(course), "--format", "canvas", "--out", str(plain)) == 0
+    canvas = list(csv.reader(plain.open()))
+    assert canvas[0][:5] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+    assert canvas[1][0] == "Points Possible" and float(canvas[1][5]) == 10  # 8 auto + 2 written
+    assert {r[2]: float(r[5]) for r in canvas[2:]}["correct"] == 9.5
+    theirs = tmp_path / "nbgrader.csv"
+    assert _cli("grade", "export", "--course", str(course), "--out", str(theirs), "--pseudonymise",
+                "--key-file", str(key)) == 0
+    rows = list(csv.DictReader(theirs.open()))
+    assert len(rows) == len(EXPECTED) and {"late_submission_penalty", "raw_score"} <= set(rows[0])
+    assert all(len(r["student_id"]) == 16 and not (r["first_name"] or r["email"]) for r in rows)
     assert _cli("grade", "export", "--course", str(course), "--pseudonymise") == 2  # no key: an error
 
 
