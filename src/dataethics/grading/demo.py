@@ -214,6 +214,7 @@ def run_demo(out: Path | None = None, assignments: list[str] | None = None, n_st
     key = out / "export-key.txt"  # a demo secret; a real key stays outside the repository
     key.write_text(secrets.token_hex(16))
     result.exports = [export_grades(course, out / "grades-nbgrader.csv", "nbgrader"),
+                      export_grades(course, out / "grades-canvas.csv", "canvas"),
                       export_grades(course, out / "grades-moodle-pseudonymised.csv", "moodle",
                                     key=key.read_bytes())]
     return result
