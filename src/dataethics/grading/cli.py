@@ -196,8 +196,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     common(p)
     p.set_defaults(func=_report)
     p = gsub.add_parser("export", help="grades as CSV (nbgrader, moodle or canvas layout)")
-    p.add_argument("--format", choices=["nbgrader", "moodle", "canvas"], default="nbgrader")
-    p.add_argument("--out", default="grades.csv")
+    p.add_argument("--format", choices=["nbgrader", "moodle", "canvas"], default="nbgrader",
+                   help="nbgrader's CSV, or the file Moodle or Canvas imports (default: nbgrader)")
+    p.add_argument("--out", default="grades.csv", help="CSV file to write (default: grades.csv)")
     p.add_argument("--pseudonymise", action="store_true", help="replace ids by a keyed hash")
     p.add_argument("--key-file", help="file holding the secret key (never commit it)")
     common(p)
@@ -210,10 +211,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = gsub.add_parser("demo", help="invent a class and run the whole pipeline on it")
     p.add_argument("--out", help="folder (default: grader/demo)")
     p.add_argument("--assignments", nargs="*", help="default: all")
-    p.add_argument("--students", type=int, default=30)
+    p.add_argument("--students", type=int, default=30, help="size of the class (default: 30)")
     p.add_argument("--workers", type=int, default=None, help="default: one per core")
-    p.add_argument("--notebook-seconds", type=float, default=60)
-    p.add_argument("--cell-seconds", type=float, default=20)
+    p.add_argument("--notebook-seconds", type=float, default=60,
+                   help="time limit of a whole notebook (default: 60)")
+    p.add_argument("--cell-seconds", type=float, default=20, help="time limit of one cell (default: 20)")
     p.set_defaults(func=_demo)
 
 
