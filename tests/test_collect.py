@@ -156,3 +156,21 @@ def test_exchange_round_trip(course: Path, tmp_path: Path, monkeypatch: pytest.M
     (outcome,) = autograde(A, course, workers=1, limits=Limits(notebook_seconds=60), progress=False)
     assert outcome.student == getpass.getuser()
     assert any(flag.startswith("late by") for flag in outcome.flags), outcome.flags
+
+
+def test_a_hostile_archive_cannot_write_outside_the_course(course: Path, tmp_path: Path) -> None:
+    """Entries with '..' or absolute paths (a student can upload a zip inside the download)."""
+    inner = tmp_path / "inner.zip"
+    _zip(inner, {"../../../escaped-inner.ipynb": "x"})
+    archive = tmp_path / "moodle.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("../../escaped.ipynb", "{}")
+        zf.writestr("/tmp/escaped-absolute.ipynb", "{}")
+        zf.write(inner, "Eve Mallory_4299_assignsubmission_file_/payload.zip")
+        zf.writestr("Ada Lovelace_4211_assignsubmission_file_ps00.ipynb",
+                    nbformat.writes(nbformat.v4.new_notebook()))
+    assert main(["grade", "collect", A, "--from", "moodle", "--zip", str(archive),
+                 "--course", str(course)]) == 0
+    assert (course / "submitted" / "4211" / A / f"{A}.ipynb").is_file()
+    assert not list(tmp_path.rglob("escaped*"))  # the course is inside tmp_path
+    assert not list(Path("/tmp").glob("escaped*"))
