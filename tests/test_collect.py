@@ -161,10 +161,13 @@ def test_exchange_round_trip(course: Path, tmp_path: Path, monkeypatch: pytest.M
 def test_a_hostile_archive_cannot_write_outside_the_course(course: Path, tmp_path: Path) -> None:
     """Entries with '..' or absolute paths (a student can upload a zip inside the download)."""
     inner = tmp_path / "inner.zip"
-    _zip(inner, {"../../../escaped-inner.ipynb": "x"})
+    # nested archives unpack into .../extracted/moodle/<folder>/payload/: 6 or 7 levels up is the
+    # course or tmp_path, where an escape would be found below
+    _zip(inner, {"../" * 6 + "escaped-inner6.ipynb": "x", "../" * 7 + "escaped-inner7.ipynb": "x"})
     archive = tmp_path / "moodle.zip"
     with zipfile.ZipFile(archive, "w") as zf:
-        zf.writestr("../../escaped.ipynb", "{}")
+        zf.writestr("../../../../escaped4.ipynb", "{}")  # from .../extracted/moodle/: the course
+        zf.writestr("../../../../../escaped5.ipynb", "{}")  # tmp_path
         zf.writestr("/tmp/escaped-absolute.ipynb", "{}")
         zf.write(inner, "Eve Mallory_4299_assignsubmission_file_/payload.zip")
         zf.writestr("Ada Lovelace_4211_assignsubmission_file_ps00.ipynb",
