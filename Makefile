@@ -37,7 +37,7 @@ lab: setup ## set up, then open the course in JupyterLab (prints the URL)
 	  --LabApp.default_url=/lab/tree/course/00-orientation.ipynb $$ROOTFLAG $(LAB_ARGS)
 
 test: setup ## set up, then run the whole test suite (lint, data, notebooks, grading, site, browser)
-	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 lint: setup ## ruff on code and notebooks
 	$(BIN)/ruff check .
