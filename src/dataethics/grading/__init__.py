@@ -8,12 +8,13 @@ import warnings
 from pathlib import Path
 
 
-def ensure_tools_on_path() -> None:
-    """Put this environment's ``bin`` first on PATH: nbgrader runs helpers (``alembic``) by name.
-
-    Also silences a harmless SQLAlchemy notice nbgrader's gradebook raises on every new submission.
-    """
+def quiet_gradebook_notices() -> None:
+    """Silence a harmless SQLAlchemy 2 notice nbgrader's gradebook raises on every new submission."""
     warnings.filterwarnings("ignore", message=r".*not in session, add operation along.*")
+
+
+def ensure_tools_on_path() -> None:
+    """Put this environment's ``bin`` first on PATH: nbgrader runs helpers (``alembic``) by name."""
     bindir = str(Path(sys.executable).parent)
     parts = os.environ.get("PATH", "").split(os.pathsep)
     if parts[:1] != [bindir]:

@@ -14,7 +14,7 @@ from traitlets.config import Config
 
 from dataethics import paths
 from dataethics.errors import DataethicsError, UnknownAssignmentError
-from dataethics.grading import ensure_tools_on_path
+from dataethics.grading import ensure_tools_on_path, quiet_gradebook_notices
 
 
 def assignment_ids(root: Path | None = None) -> list[str]:
@@ -61,6 +61,7 @@ def course_config(root: Path, db_url: str | None = None) -> Config:
     from dataethics.grading.feedback import FEEDBACK_PREPROCESSORS
 
     ensure_tools_on_path()
+    quiet_gradebook_notices()
     cfg = Config()
     cfg.CourseDirectory.root = str(root)
     cfg.CourseDirectory.course_id = "dataethics"

@@ -37,7 +37,6 @@ import sys
 import tempfile
 import threading
 import time
-import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -48,6 +47,7 @@ from tqdm.auto import tqdm
 
 from dataethics import paths
 from dataethics.errors import DataethicsError
+from dataethics.grading import quiet_gradebook_notices
 from dataethics.grading.kernel_launcher import TRUNCATED
 
 GUARD_TAG = "dataethics-integrity-check"
@@ -400,24 +400,19 @@ def submission_time(folder: Path) -> datetime.datetime | None:
 
 def _save(out: Outcome, course_root: Path, release_dir: Path, sources: list[Path], db_url: str) -> None:
     """Record one notebook's grades with nbgrader's preprocessors and write its autograded copy."""
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import Gradebook
     from nbgrader.preprocessors import LimitOutput, SaveAutoGrades
-    from sqlalchemy.exc import SAWarning
 
     assignment = out.assignment
     stamp = submission_time(course_root / "submitted" / out.student / assignment)
+    quiet_gradebook_notices()
     with Gradebook(db_url) as gb:
         gb.update_or_create_student(out.student)
-        with warnings.catch_warnings():  # nbgrader's SQLAlchemy 2 autoflush notice, harmless
-            warnings.simplefilter("ignore", SAWarning)
-            try:
-                gb.find_submission(assignment, out.student)
-            except MissingEntry:
-                gb.add_submission(assignment, out.student)
-            if stamp is not None:  # as nbgrader's autograde does: the due date can be checked
-                sub = gb.update_or_create_submission(assignment, out.student, timestamp=stamp)
-                if sub.total_seconds_late > 0:
-                    out.flags.append(f"late by {sub.total_seconds_late / 3600:.1f} h")
+        # as nbgrader's autograde does: with the submission time, the due date can be checked
+        sub = gb.update_or_create_submission(assignment, out.student,
+                                             **({"timestamp": stamp} if stamp is not None else {}))
+        if stamp is not None and sub.total_seconds_late > 0:
+            out.flags.append(f"late by {sub.total_seconds_late / 3600:.1f} h")
     if out.executed is None:  # nothing ran (missing, invalid) or the worker failed: no credit
         source = next(s for s in sources if s.stem == out.notebook)
         nb, _ = rebuild(nbformat.read(source, 4), None,
@@ -473,7 +468,7 @@ def autograde(assignment: str, course_root: Path | None = None, students: list[s
     limits = limits or Limits()
     scratch = Path(tempfile.mkdtemp(prefix="dataethics-grade-"))
     # other students' work folders are hidden too (each kernel sees only its own)
-    hide = [str(course_root.resolve()), str(paths.grader_dir().resolve()), str(scratch)]
+    hide = [str(course_root), str(paths.grader_dir().resolve()), str(scratch)]
     jobs: dict[str, list[dict]] = {}  # one job per student: their notebooks, one after the other
     for student in students:
         folder = sub_root / student / assignment

@@ -70,11 +70,10 @@ def _key(args: argparse.Namespace) -> bytes | None:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from dataethics.grading.export import export_grades, grade_rows
+    from dataethics.grading.export import export_grades
 
     out = export_grades(_root(args), Path(args.out), args.format, _key(args), args.db_url)
-    students = {s for _, s, _, _ in grade_rows(_root(args), args.db_url)}
-    print(f"grades of {len(students)} student(s) written to {out} ({args.format} layout"
+    print(f"grades written to {out} ({args.format} layout"
           f"{', pseudonymised' if args.pseudonymise else ''})")
     return 0
 

@@ -73,28 +73,6 @@ def read_mapping(path: Path | str | None) -> dict[str, str]:
         return {re.sub(r"^\D+", "", row["lms_id"].strip()): row["student_id"].strip() for row in reader}
 
 
-class LmsCollectorPlugin(FileNameCollectorPlugin):
-    """nbgrader ``zip_collect`` plugin for Moodle and Canvas downloads, with an id mapping."""
-
-    lms = Enum(["moodle", "canvas"], default_value="moodle",
-               help="Which LMS wrote the download.").tag(config=True)
-    mapping_file = Unicode("", help="CSV file with the columns lms_id,student_id.").tag(config=True)
-
-    def collect(self, submitted_file: str) -> dict | None:
-        """Return nbgrader's ``student_id`` and ``file_id`` for one extracted file, or None to skip."""
-        if Path(submitted_file).suffix not in self.valid_ext:
-            return None
-        parts = parse_lms_name(submitted_file, self.lms)
-        if parts is None:
-            self.log.warning("not a %s submission name, skipped: %s", self.lms, submitted_file)
-            return None
-        mapping = read_mapping(self.mapping_file)
-        student = mapping.get(parts["lms_id"], parts["lms_id"])
-        if mapping and parts["lms_id"] not in mapping:
-            self.log.warning("LMS id %s is not in the mapping; kept under that id", parts["lms_id"])
-        return {"student_id": student, "file_id": parts["file_id"]}
-
-
 @dataclass
 class Collected:
     """What a collection brought in."""
@@ -103,6 +81,42 @@ class Collected:
     unmapped: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     late: list[str] = field(default_factory=list)
+
+
+class LmsCollectorPlugin(FileNameCollectorPlugin):
+    """nbgrader ``zip_collect`` plugin for Moodle and Canvas downloads, with an id mapping.
+
+    What it collected, skipped or could not map is kept in :attr:`result`.
+    """
+
+    lms = Enum(["moodle", "canvas"], default_value="moodle",
+               help="Which LMS wrote the download.").tag(config=True)
+    mapping_file = Unicode("", help="CSV file with the columns lms_id,student_id.").tag(config=True)
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.result = Collected()
+        self._mapping: dict[str, str] | None = None
+
+    def collect(self, submitted_file: str) -> dict | None:
+        """Return nbgrader's ``student_id`` and ``file_id`` for one extracted file, or None to skip."""
+        if Path(submitted_file).suffix not in self.valid_ext:
+            return None
+        parts = parse_lms_name(submitted_file, self.lms)
+        if parts is None:
+            self.log.warning("not a %s submission name, skipped: %s", self.lms, submitted_file)
+            self.result.skipped.append(Path(submitted_file).name)
+            return None
+        if self._mapping is None:  # read once, on the first file
+            self._mapping = read_mapping(self.mapping_file)
+        student = self._mapping.get(parts["lms_id"], parts["lms_id"])
+        if self._mapping and parts["lms_id"] not in self._mapping:
+            self.log.warning("LMS id %s is not in the mapping; kept under that id", parts["lms_id"])
+            self.result.unmapped.append(parts["lms_id"])
+        if parts["late"]:
+            self.result.late.append(student)
+        self.result.students.append(student)
+        return {"student_id": student, "file_id": parts["file_id"]}
 
 
 def collect_lms(assignment: str, archive: Path, course_root: Path, lms: str,
@@ -125,10 +139,7 @@ def collect_lms(assignment: str, archive: Path, course_root: Path, lms: str,
         raise DataethicsError(f"archive not found: {archive}")
     if not zipfile.is_zipfile(archive):
         raise DataethicsError(f"not a zip archive: {archive}")
-    ids = read_mapping(mapping)
-    with zipfile.ZipFile(archive) as zf:
-        names = [n for n in zf.namelist() if not n.endswith("/")]
-    found = {n: parse_lms_name(n, lms) for n in names if n.endswith(".ipynb")}
+    read_mapping(mapping)  # a bad mapping file is a one-line error before anything is copied
     if not (course_root / "release" / assignment).is_dir():
         generate_release(assignment, course_root, source_root=course_root, db_url=db_url)
     downloaded = course_root / "downloaded" / assignment
@@ -155,18 +166,9 @@ def collect_lms(assignment: str, archive: Path, course_root: Path, lms: str,
         # the copies carry students' names in file names and are not needed once collected:
         # keep only submitted/ (data minimisation; the LMS still holds the original)
         shutil.rmtree(downloaded, ignore_errors=True)
-    result = Collected()
-    for name, parts in sorted(found.items()):
-        if parts is None:
-            result.skipped.append(name)
-            continue
-        student = ids.get(parts["lms_id"], parts["lms_id"])
-        if ids and parts["lms_id"] not in ids:
-            result.unmapped.append(parts["lms_id"])
-        if parts["late"]:
-            result.late.append(student)
-        result.students.append(student)
-    result.students = sorted(set(result.students))
+    result = app.collector_plugin_inst.result
+    for name in ("students", "unmapped", "late"):
+        setattr(result, name, sorted(set(getattr(result, name))))
     return result
 
 
