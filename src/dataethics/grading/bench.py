@@ -26,6 +26,8 @@ from pathlib import Path
 
 import nbformat
 
+from dataethics.errors import DataethicsError
+
 SPEEDUP_TARGET = 1.8
 OVERHEAD_TARGET = 1.3
 
@@ -96,8 +98,9 @@ def bench(assignment: str = "ps00", n_students: int = 12, workers: int = 2) -> b
         start = time.perf_counter()
         done = subprocess.run(nbgrader, cwd=theirs, capture_output=True, text=True)
         timings["nbgrader autograde, serial"] = time.perf_counter() - start
-        if done.returncode != 0:
-            print(f"nbgrader autograde failed: {done.stderr.strip().splitlines()[-1:]}")
+        if done.returncode != 0:  # a failed baseline would make any speed-up meaningless
+            last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+            raise DataethicsError(f"the nbgrader baseline failed: {last}")
         start = time.perf_counter()
         outcomes = autograde(assignment, ours, workers=workers, limits=Limits(), progress=False)
         timings[f"dataethics autograde, {workers} workers"] = time.perf_counter() - start

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import functools
 import math
 import random
 import secrets
@@ -85,11 +86,15 @@ def _set(nb: nbformat.NotebookNode, gid: str, source: str) -> None:
             cell.source = source
 
 
+@functools.cache
+def _samples(assignment: str) -> dict[str, samples.Sample]:
+    return {s.name: s for s in samples.samples_for(assignment)}
+
+
 def submission(kind: str, student: Student, source_nb: Path, release_nb: Path,
                rng: random.Random) -> nbformat.NotebookNode | bytes | None:
     """The notebook one student hands in (None: nothing; bytes: a broken file)."""
-    assignment = source_nb.parent.name
-    by_name = {s.name: s for s in samples.samples_for(assignment)}
+    by_name = _samples(source_nb.parent.name)
     if kind in ("hardcoded", "partial", "blank") and kind in by_name:
         return samples.build_submission(by_name[kind], source_nb, release_nb)
     if kind == "missing":
