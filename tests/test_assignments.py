@@ -8,10 +8,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from dataethics.grading import assignments
+from dataethics.grading import course as course_cfg
 from dataethics.grading.feedback import find_leaks, hidden_test_lines
 
-IDS = assignments.assignment_ids()
+IDS = course_cfg.assignment_ids()
 LEAKS = ("### BEGIN SOLUTION", "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
 
 
@@ -24,10 +24,10 @@ def test_source_passes_and_release_fails(assignment: str, course_copy: Path) -> 
     source_nbs = sorted((course_copy / "source" / assignment).glob("*.ipynb"))
     assert source_nbs
     for nb_path in source_nbs:
-        result = assignments.validate(nb_path)
+        result = course_cfg.validate(nb_path)
         assert result == {}, f"source does not pass its own tests: {str(result)[:2000]}"
 
-    release = assignments.generate_release(assignment, course_copy, source_root=course_copy)
+    release = course_cfg.generate_release(assignment, course_copy, source_root=course_copy)
     released = sorted(release.glob("*.ipynb"))
     assert [p.name for p in released] == [p.name for p in source_nbs]
     for nb_path in released:
@@ -41,7 +41,7 @@ def test_source_passes_and_release_fails(assignment: str, course_copy: Path) -> 
         for match in re.findall(r"data/([\w.-]+\.csv)", text):
             assert (release / "data" / match).is_file(), f"data/{match} not released"
         assert any("NotImplementedError" in c.source for c in nb.cells)
-        result = assignments.validate(nb_path, invert=True)
+        result = course_cfg.validate(nb_path, invert=True)
         assert result == {}, f"student version passes some tests: {str(result)[:2000]}"
 
 
@@ -49,4 +49,4 @@ def test_unknown_assignment_is_a_clear_error(tmp_path: Path) -> None:
     from dataethics.errors import UnknownAssignmentError
 
     with pytest.raises(UnknownAssignmentError, match="unknown assignment 'ps99'"):
-        assignments.generate_release("ps99", tmp_path)
+        course_cfg.generate_release("ps99", tmp_path)

@@ -11,7 +11,7 @@ import nbformat
 import pytest
 
 from dataethics.cli import main
-from dataethics.grading import assignments
+from dataethics.grading import course as course_cfg
 from dataethics.grading.collect import parse_lms_name
 
 A = "ps00"
@@ -20,8 +20,8 @@ A = "ps00"
 @pytest.fixture(scope="module")
 def released(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("released") / "course"
-    shutil.copytree(assignments.paths.assignments_dir() / "source" / A, root / "source" / A)
-    assignments.generate_release(A, root)
+    shutil.copytree(course_cfg.paths.assignments_dir() / "source" / A, root / "source" / A)
+    course_cfg.generate_release(A, root)
     return root
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from dataethics.grading import assignments, samples
+from dataethics.grading import course as course_cfg
+from dataethics.grading import samples
 from dataethics.grading.autograde import Limits, Outcome, autograde, sandbox_available, scores
 
 A = "ps00"
@@ -33,7 +34,7 @@ def _answer(nb: nbformat.NotebookNode, gid: str) -> str:
 
 def _class(course: Path) -> dict[str, tuple[str | bytes | nbformat.NotebookNode, str]]:
     """Every case of the issue as one student: (notebook or raw content, file name)."""
-    release = assignments.generate_release(A, course)
+    release = course_cfg.generate_release(A, course)
     source_nb = course / "source" / A / f"{A}.ipynb"
     by_name = {s.name: s for s in samples.samples_for(A)}
 
@@ -99,7 +100,7 @@ def _class(course: Path) -> dict[str, tuple[str | bytes | nbformat.NotebookNode,
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Outcome], dict]:
     course = tmp_path_factory.mktemp("course")
-    shutil.copytree(assignments.paths.assignments_dir() / "source" / A, course / "source" / A)
+    shutil.copytree(course_cfg.paths.assignments_dir() / "source" / A, course / "source" / A)
     _class(course)
     limits = Limits(notebook_seconds=25, cell_seconds=10, memory_mb=2048)
     outcomes = {o.student: o for o in autograde(A, course, workers=2, limits=limits, progress=False)}
@@ -189,7 +190,7 @@ def test_manual_scores_reach_the_pseudonymised_export(graded: tuple, tmp_path: P
 
     from nbgrader.api import Gradebook
 
-    from dataethics.grading.export import pseudonym
+    from dataethics.grading.exports import pseudonym
 
     course, _, _ = graded
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:

@@ -12,12 +12,13 @@ import matplotlib as mpl
 import nbformat
 import pytest
 
+import dataethics
 from dataethics import authoring, checklist, notebooks, plotting
 
 DOCTESTED = ["dataethics.authoring", "dataethics.checklist", "dataethics.plotting",
              "dataethics.data.schema", "dataethics.paths", "dataethics.survival",
-             "dataethics.grading.export", "dataethics.grading.collect", "dataethics.grading.feedback",
-             "dataethics.grading.report", "dataethics.grading.assignments"]
+             "dataethics.grading.exports", "dataethics.grading.collect", "dataethics.grading.feedback",
+             "dataethics.grading.report", "dataethics.grading.course", "dataethics.check"]
 
 
 @pytest.mark.parametrize("module", DOCTESTED)
@@ -77,3 +78,49 @@ def test_every_grading_command_explains_itself(action: str, capsys: pytest.Captu
     assert stop.value.code == 0
     assert f"usage: dataethics grade {action}" in text
     assert ("--out" if action == "demo" else "--course") in text  # the demo writes its own course
+
+
+def _imports_of(path: Path, package_root: Path) -> set[str]:
+    """The ``dataethics`` modules a source file imports, at any depth (function bodies too)."""
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("dataethics")}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("dataethics"):
+            found.add(node.module)
+            # `from dataethics.grading import course` imports the submodule `course`
+            found |= {f"{node.module}.{a.name}" for a in node.names}
+    return found
+
+
+def test_no_import_cycles_between_modules() -> None:
+    """No module imports, even lazily inside a function, a module that imports it back."""
+    package_root = Path(dataethics.__file__).parent
+    modules = {}
+    for path in package_root.rglob("*.py"):
+        parts = path.relative_to(package_root.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        modules[name] = path
+    graph = {name: {m for m in _imports_of(path, package_root) if m in modules and m != name}
+             for name, path in modules.items()}
+    # a package's __init__ being imported with its submodules is not a cycle: drop parent edges
+    graph = {name: {m for m in deps if not name.startswith(m + ".")} for name, deps in graph.items()}
+    cycles = []
+
+    def visit(node: str, stack: list[str], done: set[str]) -> None:
+        if node in stack:
+            cycles.append(stack[stack.index(node):] + [node])
+            return
+        if node in done:
+            return
+        for dep in sorted(graph[node]):
+            visit(dep, [*stack, node], done)
+        done.add(node)
+
+    done: set[str] = set()
+    for name in sorted(graph):
+        visit(name, [], done)
+    assert not cycles, "import cycles: " + "; ".join(" → ".join(c) for c in cycles)

@@ -16,7 +16,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from dataethics.grading import assignments, samples
+from dataethics.grading import course as course_cfg
+from dataethics.grading import samples
 from dataethics.grading.autograde import Limits, autograde, scores
 
 A = "ps00"
@@ -56,8 +57,8 @@ def test_a_class_graded_into_a_postgresql_gradebook(postgres: str, tmp_path: Pat
     from dataethics.cli import main
 
     course = tmp_path / "course"
-    shutil.copytree(assignments.paths.assignments_dir() / "source" / A, course / "source" / A)
-    release = assignments.generate_release(A, course, db_url=postgres)
+    shutil.copytree(course_cfg.paths.assignments_dir() / "source" / A, course / "source" / A)
+    release = course_cfg.generate_release(A, course, db_url=postgres)
     source_nb = course / "source" / A / f"{A}.ipynb"
     for sample in samples.samples_for(A):
         if sample.name in ("correct", "blank"):

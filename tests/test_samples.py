@@ -9,9 +9,10 @@ import pytest
 from nbgrader.api import Gradebook
 from nbgrader.apps import NbGraderAPI
 
-from dataethics.grading import assignments, samples
+from dataethics.grading import course as course_cfg
+from dataethics.grading import samples
 
-IDS = assignments.assignment_ids()
+IDS = course_cfg.assignment_ids()
 CASES = [(a, s) for a in IDS for s in samples.samples_for(a)]
 
 
@@ -19,10 +20,10 @@ CASES = [(a, s) for a in IDS for s in samples.samples_for(a)]
 def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], dict[str, float]]:
     """Autograde every sample of every assignment once; map (assignment, sample) to scores."""
     course = tmp_path_factory.mktemp("course")
-    api = NbGraderAPI(config=assignments.course_config(course))
+    api = NbGraderAPI(config=course_cfg.course_config(course))
     scores: dict[tuple[str, str], dict[str, float]] = {}
     for assignment in IDS:
-        release = assignments.generate_release(assignment, course)
+        release = course_cfg.generate_release(assignment, course)
         source_nb = next((course / "source" / assignment).glob("*.ipynb"))
         release_nb = release / source_nb.name
         for sample in samples.samples_for(assignment):

@@ -1,4 +1,19 @@
-"""The instructor's grading pipeline, built on nbgrader."""
+"""The instructor's grading pipeline, built on nbgrader.
+
+Where things live (one module, one job):
+
+* ``course`` — the course's configuration: assignments, gradebook URL, nbgrader ``Config``,
+  release generation and validation. Imports no other grading module.
+* ``runner/`` — running one submission: rebuilding the notebook from the source, the kernel
+  and its limits, the sandbox, integrity checks, and the verdict of each test cell.
+* ``autograde`` — grading a class: one task per student, workers, gradebook writes.
+* ``collect`` and ``lms/`` — bringing submissions in from an LMS download (one module per
+  LMS) or from nbgrader's exchange (``exchange``).
+* ``exports`` — grades in the files an LMS imports; ``feedback`` — student feedback with no
+  hidden tests; ``report`` — the instructor's class report.
+* ``demo``, ``bench``, ``samples`` — an invented class, the benchmark, sample submissions;
+  ``cli`` — the ``dataethics grade`` commands.
+"""
 
 from __future__ import annotations
 

@@ -445,9 +445,9 @@ def autograde(assignment: str, course_root: Path | None = None, students: list[s
     Returns one :class:`Outcome` per student and notebook. Requires
     ``<course_root>/source/<assignment>`` and ``submitted/<student>/<assignment>/``;
     the released version is generated if missing. Grades go to ``db_url`` (default:
-    :func:`~dataethics.grading.assignments.gradebook_url`).
+    :func:`~dataethics.grading.course.gradebook_url`).
     """
-    from dataethics.grading.assignments import check_assignment, generate_release, gradebook_url
+    from dataethics.grading.course import check_assignment, generate_release, gradebook_url
 
     course_root = Path(course_root).resolve() if course_root is not None else paths.assignments_dir()
     check_assignment(assignment, course_root)
@@ -509,7 +509,7 @@ def scores(assignment: str, course_root: Path | None = None,
     """Autograded score of every test cell, per student: ``{student: {grade_id: points}}``."""
     from nbgrader.api import Gradebook
 
-    from dataethics.grading.assignments import gradebook_url
+    from dataethics.grading.course import gradebook_url
 
     course_root = Path(course_root) if course_root is not None else paths.assignments_dir()
     result: dict[str, dict[str, float]] = {}

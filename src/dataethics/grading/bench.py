@@ -46,7 +46,7 @@ def _execute(args: tuple[str, str]) -> float:
 
 def make_class(course: Path, assignment: str, n_students: int, seed: int = 7) -> list[Path]:
     """Release ``assignment`` in ``course`` and write ``n_students`` honest submissions."""
-    from dataethics.grading.assignments import generate_release
+    from dataethics.grading.course import generate_release
     from dataethics.grading.demo import make_students, submission
 
     release = generate_release(assignment, course)
@@ -64,8 +64,8 @@ def make_class(course: Path, assignment: str, n_students: int, seed: int = 7) ->
 
 def bench(assignment: str = "ps00", n_students: int = 12, workers: int = 2) -> bool:
     """Run the three timings, print them; return True when both targets are met."""
-    from dataethics.grading.assignments import generate_release
     from dataethics.grading.autograde import Limits, autograde, rebuild
+    from dataethics.grading.course import generate_release
 
     root = Path(tempfile.mkdtemp(prefix="dataethics-bench-"))
     try:

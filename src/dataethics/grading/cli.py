@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -22,7 +21,7 @@ def _root(args: argparse.Namespace) -> Path:
 
 
 def _release(args: argparse.Namespace) -> int:
-    from dataethics.grading.assignments import assignment_ids, generate_release
+    from dataethics.grading.course import assignment_ids, generate_release
 
     root = _root(args)
     ids = assignment_ids(root) if args.all or not args.assignment else [args.assignment]
@@ -70,7 +69,7 @@ def _key(args: argparse.Namespace) -> bytes | None:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from dataethics.grading.export import export_grades
+    from dataethics.grading.exports import export_grades
 
     out = export_grades(_root(args), Path(args.out), args.format, _key(args), args.db_url)
     print(f"grades written to {out} ({args.format} layout"
@@ -217,8 +216,3 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cell-seconds", type=float, default=20, help="time limit of one cell (default: 20)")
     p.set_defaults(func=_demo)
 
-
-if __name__ == "__main__":
-    from dataethics.cli import main
-
-    sys.exit(main(["grade", *sys.argv[1:]]))

@@ -131,7 +131,7 @@ def collect_lms(assignment: str, archive: Path, course_root: Path, lms: str,
     from nbgrader.apps import ZipCollectApp
     from nbgrader.coursedir import CourseDirectory
 
-    from dataethics.grading.assignments import check_assignment, course_config, generate_release
+    from dataethics.grading.course import check_assignment, course_config, generate_release
 
     archive, course_root = Path(archive), Path(course_root).resolve()
     check_assignment(assignment, course_root)
@@ -173,7 +173,7 @@ def collect_lms(assignment: str, archive: Path, course_root: Path, lms: str,
 
 
 def _exchange_config(course_root: Path, exchange: Path | None, db_url: str | None) -> Config:
-    from dataethics.grading.assignments import course_config
+    from dataethics.grading.course import course_config
 
     cfg = course_config(course_root, db_url)
     if exchange is not None:
@@ -183,7 +183,7 @@ def _exchange_config(course_root: Path, exchange: Path | None, db_url: str | Non
 
 def _check(result: dict, what: str) -> None:
     if not result.get("success"):
-        from dataethics.grading.feedback import nbgrader_reason
+        from dataethics.grading.course import nbgrader_reason
 
         raise DataethicsError(f"nbgrader {what} failed: {nbgrader_reason(result)}")
 

@@ -148,7 +148,7 @@ def build_class(out: Path, assignments: list[str], n_students: int = 30,
 
     Returns ``(course_root, {assignment: zip}, mapping_csv)``.
     """
-    from dataethics.grading.assignments import generate_release
+    from dataethics.grading.course import generate_release
 
     out = Path(out).resolve()
     if out.exists():
@@ -190,10 +190,10 @@ def run_demo(out: Path | None = None, assignments: list[str] | None = None, n_st
              workers: int | None = None, notebook_seconds: float = 60, cell_seconds: float = 20,
              progress: bool = True) -> DemoResult:
     """Build the sample class and run the whole pipeline on it."""
-    from dataethics.grading.assignments import assignment_ids
     from dataethics.grading.autograde import Limits, autograde
     from dataethics.grading.collect import collect_lms
-    from dataethics.grading.export import export_grades
+    from dataethics.grading.course import assignment_ids
+    from dataethics.grading.exports import export_grades
     from dataethics.grading.feedback import generate_feedback
     from dataethics.grading.report import write_report
 

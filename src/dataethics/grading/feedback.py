@@ -33,12 +33,6 @@ CODE_LINE = re.compile(r"^\s*(?:-*>)?\s*\d+\s(.*)$")
 HIDDEN_FAILED = ("{ename}: a hidden test failed.\n"
                  "Hidden tests run your code on inputs you have not seen:\n"
                  "check the question's edge cases and try your answer on new data.")
-FEEDBACK_PREPROCESSORS = [
-    "nbgrader.preprocessors.GetGrades",
-    "dataethics.grading.feedback.ScrubHiddenTestOutputs",
-    "nbgrader.preprocessors.ClearHiddenTests",
-    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
-]
 
 
 def hidden_region(source: str) -> tuple[set[int], list[str]]:
@@ -118,19 +112,6 @@ class ScrubHiddenTestOutputs(Preprocessor):
         return cell, resources
 
 
-def nbgrader_reason(result: dict) -> str:
-    """The most telling line of a failed nbgrader API call (its log holds the real exception).
-
-    >>> nbgrader_reason({"log": "x\\n  nbformat.reader.NotJSONError: not JSON\\n", "error": "boom"})
-    'nbformat.reader.NotJSONError: not JSON'
-    """
-    text = "\n".join(str(result.get(k) or "") for k in ("log", "error"))
-    found = [ln.strip() for ln in text.splitlines()
-             if re.match(r"\s*[\w.]+(Error|Exception)\b.*:", ln) and "NbGraderException" not in ln]
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    return found[-1] if found else (lines[-1] if lines else "unknown error")
-
-
 def generate_feedback(assignment: str, course_root: Path, student: str | None = None,
                       db_url: str | None = None, progress: bool = False) -> list[Path]:
     """Write feedback HTML for one student or every autograded student; return the files.
@@ -142,7 +123,7 @@ def generate_feedback(assignment: str, course_root: Path, student: str | None = 
     from nbgrader.apps import NbGraderAPI
     from tqdm.auto import tqdm
 
-    from dataethics.grading.assignments import course_config
+    from dataethics.grading.course import course_config, nbgrader_reason
 
     course_root = Path(course_root).resolve()
     graded = course_root / "autograded"

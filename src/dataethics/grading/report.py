@@ -63,7 +63,7 @@ def grade_table(course_root: Path, db_url: str | None = None) -> tuple[pd.DataFr
     """One row per student, assignment and graded cell, from the gradebook; and every student id."""
     from nbgrader.api import Gradebook
 
-    from dataethics.grading.assignments import existing_gradebook
+    from dataethics.grading.course import existing_gradebook
 
     rows = []
     with Gradebook(existing_gradebook(course_root, db_url)) as gb:

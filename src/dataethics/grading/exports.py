@@ -41,7 +41,7 @@ def grade_rows(course_root: Path, db_url: str | None = None) -> list[tuple[str, 
     """``(assignment, student, score, max_score)`` for every student and assignment (zero if missing)."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    from dataethics.grading.assignments import existing_gradebook
+    from dataethics.grading.course import existing_gradebook
 
     rows = []
     with Gradebook(existing_gradebook(Path(course_root), db_url)) as gb:
@@ -59,7 +59,7 @@ def _nbgrader_csv(course_root: Path, out: Path, key: bytes | None, db_url: str |
     from nbgrader.api import Gradebook
     from nbgrader.plugins import CsvExportPlugin
 
-    from dataethics.grading.assignments import existing_gradebook
+    from dataethics.grading.course import existing_gradebook
 
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "grades.csv"

@@ -1,12 +1,17 @@
-"""Assignments: discover them, generate student versions, validate notebooks.
+"""The course's configuration: its assignments, its gradebook and nbgrader's settings.
 
-Thin wrappers around nbgrader's own API (``NbGraderAPI``, ``Validator``) so
-that the tests, the release command and the site build share one path.
+This module owns what every grading step needs to agree on: which assignments
+exist (``source/<id>/``), where the gradebook is (:func:`gradebook_url`), the
+nbgrader ``Config`` of a course folder (:func:`course_config`, including the
+feedback preprocessors that hide hidden tests), generating the student version
+(:func:`generate_release`) and nbgrader's validator. It imports no other grading
+module, so any of them may import it.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -15,6 +20,14 @@ from traitlets.config import Config
 from dataethics import paths
 from dataethics.errors import DataethicsError, UnknownAssignmentError
 from dataethics.grading import ensure_tools_on_path, quiet_gradebook_notices
+
+#: nbgrader's feedback steps, with the scrubbing of hidden-test output before hidden tests are cleared
+FEEDBACK_PREPROCESSORS = [
+    "nbgrader.preprocessors.GetGrades",
+    "dataethics.grading.feedback.ScrubHiddenTestOutputs",
+    "nbgrader.preprocessors.ClearHiddenTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
 
 
 def assignment_ids(root: Path | None = None) -> list[str]:
@@ -58,8 +71,6 @@ def existing_gradebook(root: Path, db_url: str | None = None) -> str:
 
 def course_config(root: Path, db_url: str | None = None) -> Config:
     """Return an nbgrader config for a course folder ``root`` (gradebook inside it by default)."""
-    from dataethics.grading.feedback import FEEDBACK_PREPROCESSORS
-
     ensure_tools_on_path()
     quiet_gradebook_notices()
     cfg = Config()
@@ -95,8 +106,6 @@ def generate_release(assignment: str, course_root: Path, source_root: Path | Non
     api = NbGraderAPI(config=course_config(course_root, db_url))
     result = api.generate_assignment(assignment, force=True)
     if not result.get("success"):
-        from dataethics.grading.feedback import nbgrader_reason
-
         raise DataethicsError(f"nbgrader could not generate '{assignment}': {nbgrader_reason(result)}")
     return course_root / "release" / assignment
 
@@ -111,3 +120,16 @@ def validate(notebook: Path, invert: bool = False) -> dict[str, list[dict[str, s
 
     validator = Validator(invert=invert)
     return validator.validate(str(notebook))
+
+
+def nbgrader_reason(result: dict) -> str:
+    """The most telling line of a failed nbgrader API call (its log holds the real exception).
+
+    >>> nbgrader_reason({"log": "x\\n  nbformat.reader.NotJSONError: not JSON\\n", "error": "boom"})
+    'nbformat.reader.NotJSONError: not JSON'
+    """
+    text = "\n".join(str(result.get(k) or "") for k in ("log", "error"))
+    found = [ln.strip() for ln in text.splitlines()
+             if re.match(r"\s*[\w.]+(Error|Exception)\b.*:", ln) and "NbGraderException" not in ln]
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return found[-1] if found else (lines[-1] if lines else "unknown error")
