@@ -39,7 +39,7 @@ def _assignment_summary(nb_path: Path) -> tuple[str, str]:
 
 def _stage_assignments(stage: Path) -> list[str]:
     """Generate student versions, zip them into ``stage/downloads`` and write assignments.md."""
-    from dataethics.grading.assignments import assignment_ids, generate_release
+    from dataethics.grading.course import assignment_ids, generate_release
 
     downloads = stage / "downloads"
     downloads.mkdir(parents=True, exist_ok=True)
