@@ -1,6 +1,6 @@
 """Start an IPython kernel under resource limits (used inside the grading sandbox).
 
-``python -m dataethics.grading.kernel_launcher MEMORY_MB CONNECTION_FILE [OUTPUT_CHARS]``
+``python -m dataethics.grading.runner.kernel MEMORY_MB CONNECTION_FILE [OUTPUT_CHARS]``
 sets the address-space limit, keeps numerical libraries to one thread, caps
 the output (:func:`cap_output`: a notebook that prints millions of lines stops
 sending them after ``OUTPUT_CHARS`` characters instead of flooding the grader),

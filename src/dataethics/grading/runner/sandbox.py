@@ -1,0 +1,47 @@
+"""The sandbox of a grading kernel: bubblewrap, and the kernelspec that applies the limits."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from dataethics.grading.runner.limits import Limits
+
+
+def sandbox_available() -> bool:
+    """True when bubblewrap can start a process here."""
+    bwrap = shutil.which("bwrap")
+    if not bwrap:
+        return False
+    probe = subprocess.run([bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--unshare-net", "true"],
+                           capture_output=True)
+    return probe.returncode == 0
+
+
+def kernelspec_dir(work: Path, limits: Limits, hide: list[Path], sandboxed: bool) -> Path:
+    """Write a kernelspec whose argv applies the limits (and the sandbox); return its folder."""
+    launcher = [sys.executable, "-m", "dataethics.grading.runner.kernel", str(limits.memory_mb),
+                "{connection_file}", str(limits.kernel_output_chars)]
+    if sandboxed:
+        # the whole system read-only (the venv may live anywhere, /tmp included), minus the
+        # hidden folders; only the submission's own work folder is writable
+        argv = [shutil.which("bwrap") or "bwrap", "--ro-bind", "/", "/", "--dev", "/dev",
+                "--proc", "/proc"]
+        for path in hide:
+            if path.exists():
+                argv += ["--tmpfs", str(path)]
+        # no --unshare-pid: ipykernel would take bwrap (pid 1) for a dead parent and exit
+        argv += ["--bind", str(work), str(work), "--unshare-net", "--die-with-parent",
+                 "--setenv", "HOME", str(work), "--setenv", "MPLCONFIGDIR", str(work / ".mpl"),
+                 "--setenv", "TMPDIR", str(work), "--setenv", "IPYTHONDIR", str(work / ".ipython"),
+                 "--chdir", str(work), "--"] + launcher
+    else:
+        argv = launcher
+    spec = work / "kernels" / "kernels" / "dataethics-grader"
+    spec.mkdir(parents=True, exist_ok=True)
+    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "grader",
+                                                  "language": "python"}))
+    return work / "kernels"
