@@ -12,8 +12,8 @@ Five small tables, each for one part of the lesson:
   numbers, look-alike numbers, phone numbers and e-mails;
 - ``consent_customers``: a customer table with quasi-identifiers.
 
-Ground truth (which consent is valid and why, refunds due, how many card
-numbers a transcript holds) stays with the grader.
+Ground truth (who may be e-mailed and why not, the amounts customers may claim
+back, how many card numbers a transcript holds) stays with the grader.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ SNAPSHOT = pd.Timestamp("2026-06-30")
 VARIANTS = ("A_accept_first", "B_symmetric")
 ACTIONS = ("accept_all", "reject_all", "customise", "close")
 SOURCES = ("web_form", "checkout_box", "preticked_box", "partner_list")
-REASONS = ("valid", "preticked", "no_consent_to_us", "no_proof", "withdrawn", "stale")
+REASONS = ("mailable", "preticked", "no_consent_to_us", "no_proof", "withdrawn", "stale")
 
 
 def _banner(n: int, rng: np.random.Generator, start: int) -> pd.DataFrame:
@@ -74,7 +74,7 @@ def _contacts(n: int, rng: np.random.Generator, start: int) -> pd.DataFrame:
         "withdrawn_at": pd.Series(wd_at.floor("s")).where(withdrawn),
         "reoptin_at": pd.Series(re_at.floor("s")).where(renewed),
         "last_activity": last.normalize(),
-        "valid_consent": reason == 0,
+        "mailable": reason == 0,
         "reason": pd.Categorical.from_codes(reason, REASONS),
     })
 
@@ -93,7 +93,7 @@ def _telecom(n: int, rng: np.random.Generator, start: int) -> pd.DataFrame:
     months = np.where(out_before, 0, np.where(opted_out, np.ceil((out_at - option_start).days / 30),
                                                5)).astype("int64")
     charged = months * 2.0
-    refund = np.where(accepted, 0.0, charged)
+    claimable = np.where(accepted, 0.0, charged)
     return pd.DataFrame({
         "customer_id": [f"T{start + i + 1:05d}" for i in range(n)],
         "plan": pd.Categorical.from_codes(rng.integers(0, 3, n), ("5GB", "20GB", "50GB")),
@@ -105,7 +105,7 @@ def _telecom(n: int, rng: np.random.Generator, start: int) -> pd.DataFrame:
         "opted_out_at": pd.Series(out_at).where(opted_out),
         "months_charged": months,
         "charged_eur": charged,
-        "refund_due_eur": refund,
+        "claimable_eur": claimable,
     }).astype({"customer_id": "str"})
 
 
@@ -205,16 +205,19 @@ CONTACTS = Dataset(
     columns=(
         Column("contact_id", "int", "Contact number", min=1),
         Column("email", "str", "E-mail (fictitious, example.org)"),
-        Column("source", "category", "How the contact was collected", values=SOURCES),
+        Column("source", "category", "How the consent was collected", values=SOURCES),
         Column("optin_at", "datetime", "When the consent was recorded"),
         Column("confirmed_at", "datetime", "Click on the confirmation e-mail (double opt-in)", nullable=True),
         Column("withdrawn_at", "datetime", "Unsubscription", nullable=True),
         Column("reoptin_at", "datetime", "New subscription after a withdrawal", nullable=True),
-        Column("last_activity", "date", "Last open, click or purchase"),
+        Column("last_activity", "date",
+               "Last click in a newsletter, purchase or message from the contact (opens not counted)"),
     ),
     labels=(
-        Column("valid_consent", "bool", "Consent valid at 30 June 2026 under the course's rules"),
-        Column("reason", "category", "First reason the consent fails, or 'valid'", values=REASONS),
+        Column("mailable", "bool",
+               "May be e-mailed on 30 June 2026: valid consent, proven, within the retention period"),
+        Column("reason", "category", "First reason the contact may not be e-mailed, or 'mailable'",
+               values=REASONS),
     ),
     key="contact_id", builder=_contacts, rows=3_000, seed=2026_31, assignments=("ps03",),
 )
@@ -234,7 +237,8 @@ TELECOM = Dataset(
         Column("months_charged", "int", "Months the option was billed", unit="months", min=0, max=5),
         Column("charged_eur", "float", "Total billed for the option", unit="EUR", min=0),
     ),
-    labels=(Column("refund_due_eur", "float", "Refund due under C. consom. L121-17", unit="EUR", min=0),),
+    labels=(Column("claimable_eur", "float",
+                   "Amount the customer may claim back (C. consom. L121-17)", unit="EUR", min=0),),
     key="customer_id", builder=_telecom, rows=2_000, seed=2026_32, assignments=("ps03",),
 )
 
