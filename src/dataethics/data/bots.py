@@ -250,4 +250,34 @@ SOCIAL = Dataset(
     assignments=("ps02",),
 )
 
-DATASETS = [ASN, SESSIONS, SOCIAL]
+
+
+def _audit(n: int, rng: np.random.Generator, start: int) -> pd.DataFrame:
+    """A hand-audited sample of ``bots_sessions``: ``n`` session ids with their verdict.
+
+    The sessions are rebuilt exactly as ``bots_sessions`` writes them (same seed,
+    one chunk), then ``n`` of them are drawn without replacement with ``rng``.
+    """
+    sessions = _sessions(SESSIONS.rows, np.random.default_rng([SESSIONS.seed, 0]), 0)
+    picked = sessions.iloc[np.sort(rng.choice(len(sessions), n, replace=False))]
+    out = picked[["session_id", "invalid"]].sort_values("session_id").reset_index(drop=True)
+    return out.astype({"session_id": "int64", "invalid": bool})
+
+
+AUDIT = Dataset(
+    name="bots_audit",
+    module="m2",
+    title="A hand audit of 5,000 campaign sessions: which ones were invalid traffic",
+    columns=(
+        Column("session_id", "int", "Session number in bots_sessions", min=1),
+        Column("invalid", "bool", "The auditor judged the session invalid traffic (not a person)"),
+    ),
+    key="session_id",
+    builder=_audit,
+    rows=5_000,
+    seed=2026_23,
+    chunk_rows=5_000,
+    assignments=("ps02",),
+)
+
+DATASETS = [ASN, SESSIONS, SOCIAL, AUDIT]
