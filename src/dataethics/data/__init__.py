@@ -1,7 +1,8 @@
 """The course's synthetic datasets: registry, builders and loaders.
 
 Each module of the course registers its tables in its own file
-(``orientation``, ``smart``, ``bots``, ``consent``, ``obsolescence``) as a
+(``orientation``, ``smart``, ``bots``, ``consent``, ``obsolescence``,
+``robust``) as a
 ``DATASETS`` list. Load one by name:
 
 >>> from dataethics.data import load
@@ -37,7 +38,7 @@ from dataethics.data.io import (
 from dataethics.data.schema import Column, Dataset, validate
 from dataethics.errors import DatasetMissingError, UnknownDatasetError
 
-MODULES = ("orientation", "smart", "bots", "consent", "obsolescence")
+MODULES = ("orientation", "smart", "bots", "consent", "obsolescence", "robust")
 
 __all__ = [
     "Column",
