@@ -1,0 +1,82 @@
+"""The students' submit step on the hub: whole submissions only, and plain messages.
+
+nbgrader's default submit copies the assignment straight into its final folder in the
+exchange's ``inbound``. If the copy stops half-way (the student's server is killed, the
+disk is full) a half-written folder stays there under a valid name, and ``collect``, which
+takes each student's newest folder, would pick it instead of the last complete submission.
+
+:class:`SafeExchangeSubmit` (set as ``ExchangeFactory.submit`` in the students' nbgrader
+configuration by :mod:`dataethics.hub.config`) copies into a hidden staging folder
+(a name starting with ``.``, which ``collect`` never matches), writes the timestamp, and
+only then renames it to its final name — a rename in one folder is atomic. A copy that
+fails is removed, and the student reads what happened and that the work in their own
+folder and their earlier submissions are untouched.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+import shutil
+from stat import S_IRGRP, S_IROTH, S_IRUSR, S_IRWXG, S_IRWXO, S_IRWXU, S_IWUSR, S_IXGRP, S_IXOTH
+
+from nbgrader.exchange import ExchangeError
+from nbgrader.exchange.default import ExchangeSubmit
+
+_FILE_MODE = S_IRUSR | S_IWUSR | S_IRGRP | S_IROTH
+_DIR_MODE = S_IRWXU | S_IRGRP | S_IXGRP | S_IROTH | S_IXOTH
+
+
+def explain(exc: OSError, assignment: str) -> str:
+    """A message a student understands for an error while writing to the exchange.
+
+    >>> explain(OSError(28, "No space left on device"), "ps00").split(":")[0]
+    'Your submission of ps00 did not reach the course'
+    """
+    reason = {errno.ENOSPC: "the course's exchange disk is full",
+              errno.EDQUOT: "the course's exchange disk quota is used up",
+              errno.EROFS: "the course's exchange is read-only at the moment",
+              errno.EACCES: "you may not write to the course's exchange"}.get(
+        exc.errno or 0, f"the course's exchange could not be written ({exc.strerror or exc})")
+    return (f"Your submission of {assignment} did not reach the course: {reason}. Your notebooks are "
+            "unchanged in your folder and earlier submissions are kept. Tell your instructor, "
+            "then submit again.")
+
+
+class SafeExchangeSubmit(ExchangeSubmit):
+    """nbgrader's submit, made atomic: the exchange gets the whole submission or nothing."""
+
+    def copy_files(self) -> None:
+        """Copy to a hidden staging folder, then rename it into place; clean up on failure."""
+        self.init_release()
+        assignment = self.coursedir.assignment_id
+        secret = secrets.token_hex(64)
+        dest = os.path.join(self.inbound_path, self.assignment_filename)
+        staging = os.path.join(self.inbound_path, f".{self.assignment_filename}.partial")
+        self.check_filename_diff()
+        try:
+            self.do_copy(self.src_path, staging)
+            for name, text in (("timestamp.txt", self.timestamp), ("submission_secret.txt", secret)):
+                with open(os.path.join(staging, name), "w") as fh:
+                    fh.write(text)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            self.set_perms(staging, fileperms=_FILE_MODE, dirperms=_DIR_MODE)
+            # as nbgrader does: the top folder is 0777 so the instructor can delete it later
+            os.chmod(staging, S_IRWXU | S_IRWXG | S_IRWXO)
+            os.rename(staging, dest)
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            self.log.error("submit of %s failed: %s", assignment, exc)
+            raise ExchangeError(explain(exc, assignment)) from None
+
+        # the student's own record of what was submitted (used to fetch feedback)
+        cache = os.path.join(self.cache_path, self.assignment_filename.rsplit("+", 1)[0]
+                             if self.add_random_string else self.assignment_filename)
+        os.makedirs(self.cache_path, exist_ok=True)
+        self.do_copy(self.src_path, cache)
+        for name, text in (("timestamp.txt", self.timestamp), ("submission_secret.txt", secret)):
+            with open(os.path.join(cache, name), "w") as fh:
+                fh.write(text)
+        self.log.info("Submitted as: %s %s %s", self.coursedir.course_id, assignment, self.timestamp)

@@ -1,0 +1,299 @@
+"""Start, drive and stop the course hub; the ``dataethics hub`` command line.
+
+This module owns the running processes:
+
+* :class:`Hub` starts JupyterHub (``grader/hub/jupyterhub_config.py`` reading the settings
+  of :mod:`dataethics.hub.config`) with its proxy, waits until it answers, restarts and
+  stops it, and stops every class server it started;
+* :class:`Hub` also speaks JupyterHub's REST API as the course's admin service: start or
+  stop a user's server, make a user's API token, list servers;
+* :func:`add_parser` registers ``dataethics hub up|down|bench``; ``make hub`` is
+  ``dataethics hub up``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import requests
+
+from dataethics import paths
+from dataethics.errors import DataethicsError
+from dataethics.hub import accounts
+from dataethics.hub.config import HubSettings, read_names
+
+CONFIG_FILE = paths.repo_root() / "grader" / "hub" / "jupyterhub_config.py"
+
+
+class Hub:
+    """A JupyterHub process for :class:`HubSettings` (prepared with :func:`accounts.prepare`)."""
+
+    def __init__(self, settings: HubSettings) -> None:
+        self.settings = settings
+        self.process: subprocess.Popen[bytes] | None = None
+        self.http = requests.Session()
+        self.log_path = Path(settings.state_dir) / "jupyterhub.log"
+
+    # -- process ---------------------------------------------------------------------------
+    def start(self, timeout: float = 60) -> None:
+        """Start JupyterHub (and its proxy) and wait until its API answers."""
+        if self.running():
+            return
+        env = {**os.environ, "DATAETHICS_HUB_SETTINGS": str(self.settings.settings_file)}
+        env.pop("JUPYTER_PLATFORM_DIRS", None)
+        log = open(self.log_path, "ab")  # the hub writes to it until it stops
+        self.process = subprocess.Popen(
+            [str(Path(self.settings.venv) / "bin" / "jupyterhub"), "-f", str(CONFIG_FILE)],
+            cwd=self.settings.state_dir, env=env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise DataethicsError(f"JupyterHub stopped at start (exit {self.process.returncode}); "
+                                      f"see {self.log_path}: {self.last_log_line()}")
+            if self.answers():
+                return
+            time.sleep(0.3)
+        self.stop()
+        raise DataethicsError(f"JupyterHub did not answer within {timeout:.0f} s; see {self.log_path}")
+
+    def last_log_line(self) -> str:
+        """The last line of the hub's log (for error messages)."""
+        try:
+            lines = self.log_path.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return ""
+        return lines[-1] if lines else ""
+
+    def answers(self) -> bool:
+        """Whether the hub's API answers through the proxy."""
+        try:
+            return self.http.get(f"{self.settings.url}/hub/api/", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def running(self) -> bool:
+        """Whether the hub process this object started is alive."""
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, timeout: float = 30) -> None:
+        """Stop JupyterHub and its proxy; users' servers keep running (see :meth:`stop_servers`)."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        # the proxy is the hub's child; it must not outlive it (it would keep the port)
+        for proc in self.proxy_processes():
+            proc.kill()
+        self.process = None
+
+    def restart(self) -> None:
+        """Stop and start the hub again (servers keep running; the hub finds them again)."""
+        self.stop()
+        self.start()
+
+    def proxy_processes(self) -> list[psutil.Process]:
+        """The proxy processes serving this hub's port."""
+        out = []
+        for proc in psutil.process_iter(["cmdline"]):
+            cmd = " ".join(proc.info["cmdline"] or [])
+            if "configurable-http-proxy" in cmd and f"--port {self.settings.port}" in cmd:
+                out.append(proc)
+        return out
+
+    def memory_mb(self) -> dict[str, float]:
+        """Resident memory of the hub process and of its proxy, in MB."""
+        out = {"hub": 0.0, "proxy": 0.0}
+        if self.running():
+            assert self.process is not None
+            out["hub"] = psutil.Process(self.process.pid).memory_info().rss / 1e6
+        out["proxy"] = sum(p.memory_info().rss for p in self.proxy_processes()) / 1e6
+        return out
+
+    # -- REST API ----------------------------------------------------------------------------
+    def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """Call ``/hub/api/<path>`` as the course's admin service."""
+        token = self.settings.token_file.read_text(encoding="utf-8").strip()
+        headers = {"Authorization": f"token {token}"}
+        return self.http.request(method, f"{self.settings.url}/hub/api/{path.lstrip('/')}",
+                                 headers=headers, timeout=kwargs.pop("timeout", 30), **kwargs)
+
+    def spawn(self, user: str) -> None:
+        """Ask the hub to start ``user``'s server (returns at once; see :meth:`wait_ready`)."""
+        response = self.api("POST", f"users/{user}/server")
+        if response.status_code not in (201, 202, 400):  # 400: already running
+            raise DataethicsError(f"could not start {user}'s server: {response.status_code} {response.text}")
+
+    def ready(self, user: str) -> bool:
+        """Whether ``user``'s server is running and ready."""
+        info = self.api("GET", f"users/{user}").json()
+        server = (info.get("servers") or {}).get("")
+        return bool(server and server.get("ready"))
+
+    def wait_ready(self, users: list[str], timeout: float = 240) -> float:
+        """Wait until every user's server is ready; return the seconds waited."""
+        start = time.monotonic()
+        waiting = set(users)
+        while waiting:
+            if time.monotonic() - start > timeout:
+                raise DataethicsError(f"servers not ready after {timeout:.0f} s: {sorted(waiting)[:5]}")
+            for user in sorted(waiting):
+                if self.ready(user):
+                    waiting.discard(user)
+            time.sleep(0.5)
+        return time.monotonic() - start
+
+    def stop_server(self, user: str, timeout: float = 60) -> None:
+        """Stop ``user``'s server and wait until the hub says it stopped."""
+        self.api("DELETE", f"users/{user}/server")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            info = self.api("GET", f"users/{user}").json()
+            if not info.get("servers"):
+                return
+            time.sleep(0.5)
+
+    def stop_servers(self) -> None:
+        """Stop every class member's server (through the hub when it runs, else by their processes)."""
+        if self.running():
+            for user in self.settings.users:
+                try:
+                    self.api("DELETE", f"users/{user}/server")
+                except requests.RequestException:
+                    break
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and self.server_processes():
+            time.sleep(0.5)
+        for proc in self.server_processes():
+            proc.kill()
+
+    def server_processes(self, user: str | None = None) -> list[psutil.Process]:
+        """Single-user server processes of the class (or of one user)."""
+        wanted = {user} if user else set(self.settings.users)
+        out = []
+        for proc in psutil.process_iter(["username", "cmdline"]):
+            cmd = proc.info["cmdline"] or []
+            if proc.info["username"] in wanted and any("jupyterhub-singleuser" in part for part in cmd):
+                out.append(proc)
+        return out
+
+    def user_token(self, user: str) -> str:
+        """A new API token of ``user`` (what their browser session can do, for scripts)."""
+        response = self.api("POST", f"users/{user}/tokens", json={"note": "dataethics hub script",
+                                                                  "expires_in": 3600})
+        if response.status_code != 201:
+            raise DataethicsError(f"no token for {user}: {response.status_code} {response.text}")
+        return str(response.json()["token"])
+
+
+# -- command line ------------------------------------------------------------------------------
+def settings_from_args(args: argparse.Namespace) -> HubSettings:
+    """Build :class:`HubSettings` from ``dataethics hub up`` arguments."""
+    students = read_names(args.students or "")
+    if args.students_file:
+        path = Path(args.students_file)
+        if not path.is_file():
+            raise DataethicsError(f"class list not found: {path}")
+        students += read_names(path.read_text(encoding="utf-8"))
+    kwargs: dict[str, Any] = {"instructor": args.instructor, "ip": args.ip, "port": args.port,
+                              "state_dir": args.state_dir, "exchange": args.exchange,
+                              "home_base": args.home_base, "db_url": args.db_url or ""}
+    if students:
+        kwargs["students"] = students
+    return HubSettings(**kwargs)
+
+
+def _up(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    created = accounts.prepare(settings)
+    hub = Hub(settings)
+    hub.start()
+    print(f"course hub: {settings.url}  (log: {hub.log_path}; Ctrl-C stops it and the servers)")
+    print(f"  instructor {settings.instructor!r}, password {settings.instructor_password!r}")
+    print(f"  students {', '.join(settings.students)}; password {settings.student_password!r}")
+    print("  these are throw-away trial passwords: see grader/hub/authenticators.md before real use")
+    if created:
+        print(f"  Unix users created: {', '.join(created)} (remove: dataethics hub down --remove-users)")
+    try:
+        while hub.running():
+            time.sleep(1)
+        print(f"JupyterHub stopped: {hub.last_log_line()}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("stopping the class's servers and the hub …")
+        return 0
+    finally:
+        hub.stop_servers()
+        hub.stop()
+
+
+def _down(args: argparse.Namespace) -> int:
+    settings = HubSettings.load(Path(args.state_dir) / "settings.json")
+    accounts.require_root()
+    pid_file = Path(settings.state_dir) / "jupyterhub.pid"
+    hub = Hub(settings)
+    if pid_file.is_file():
+        try:
+            os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
+        except (ValueError, ProcessLookupError):
+            pass
+    hub.stop_servers()
+    removed = accounts.teardown(settings, args.remove_users, args.remove_exchange)
+    print(f"hub stopped; state {settings.state_dir} removed"
+          + (f"; users removed: {', '.join(removed)}" if removed else ""))
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from dataethics.hub.bench import bench
+
+    return 0 if bench(students=args.students) else 1
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register the ``hub`` command group on the main parser."""
+    hub = sub.add_parser("hub", help="the course's classroom on JupyterHub (run as root)",
+                         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    hsub = hub.add_subparsers(dest="action", required=True)
+    defaults = HubSettings.__dataclass_fields__
+    p = hsub.add_parser("up", help="create the class's users and exchange, start the hub (Ctrl-C stops)",
+                        epilog="example: sudo .venv/bin/dataethics hub up --students ada,bob,cleo")
+    p.add_argument("--instructor", default=defaults["instructor"].default,
+                   help="instructor's user name (default: instructor)")
+    p.add_argument("--students", help="students' user names, comma separated "
+                   "(default: student1,student2,student3)")
+    p.add_argument("--students-file", help="a file with one student user name a line")
+    p.add_argument("--ip", default=defaults["ip"].default, help="address to listen on (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=defaults["port"].default, help="port (default: 8000)")
+    p.add_argument("--state-dir", default=defaults["state_dir"].default,
+                   help="hub's database, secrets and role settings (default: /srv/dataethics-hub)")
+    p.add_argument("--exchange", default=defaults["exchange"].default,
+                   help="nbgrader's exchange folder (default: /srv/nbgrader/exchange)")
+    p.add_argument("--home-base", default=defaults["home_base"].default,
+                   help="where new users' homes go (default: /home)")
+    p.add_argument("--db-url", help="the instructor's gradebook, e.g. postgresql://host/dataethics "
+                   "(default: SQLite in the instructor's course folder)")
+    p.set_defaults(func=_up)
+    p = hsub.add_parser("down", help="stop the class's servers and remove the hub's state")
+    p.add_argument("--state-dir", default=defaults["state_dir"].default, help="as given to `hub up`")
+    p.add_argument("--remove-users", action="store_true",
+                   help="also delete the Unix users the hub created, with their homes")
+    p.add_argument("--remove-exchange", action="store_true", help="also delete the course's exchange folder")
+    p.set_defaults(func=_down)
+    p = hsub.add_parser("bench", help="30 students: server start time, submission rush, memory (root)")
+    p.add_argument("--students", type=int, default=30, help="size of the class (default: 30)")
+    p.set_defaults(func=_bench)
