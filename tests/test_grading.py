@@ -136,7 +136,7 @@ EXPECTED = {
 FLAGS = {
     "infinite_loop": "time", "catches_interrupt": "interrupts", "memory_bomb": "memory limit",
     "sys_exit": "sys.exit", "os_exit": "os._exit", "edited_test": "edited locked cell q1-tests",
-    "monkeypatch": "tampering", "reads_gradebook": "instructor files",
+    "monkeypatch": "tampered with the grader", "reads_gradebook": "instructor files",
     "reads_source": "instructor files", "network": "uses the network (socket)", "huge_output": "huge output",
     "invalid_json": "invalid notebook", "empty_file": "invalid notebook", "wrong_name": "wrong file name",
     "deleted_test": "deleted test cell q2-tests", "changed_type": "changed the type of cell q3-tests",

@@ -45,7 +45,13 @@ from dataethics.errors import DataethicsError
 from dataethics.grading import quiet_gradebook_notices
 from dataethics.grading.runner.execute import run_student
 from dataethics.grading.runner.limits import Limits, Outcome
-from dataethics.grading.runner.notebook import error_output, find_submission, rebuild
+from dataethics.grading.runner.notebook import (
+    error_output,
+    find_submission,
+    grading_template,
+    rebuild,
+    test_modules,
+)
 from dataethics.grading.runner.sandbox import sandbox_available
 
 __all__ = ["Limits", "Outcome", "autograde", "sandbox_available", "scores", "submission_time"]
@@ -63,9 +69,15 @@ def submission_time(folder: Path) -> datetime.datetime | None:
 
 
 def _save(out: Outcome, course_root: Path, release_dir: Path, sources: list[Path], db_url: str) -> None:
-    """Record one notebook's grades with nbgrader's preprocessors and write its autograded copy."""
+    """Record one notebook's grades with nbgrader's preprocessors and write its autograded copy.
+
+    ``sources`` are the grading templates. nbgrader's ``LimitOutput``, ``SaveAutoGrades`` and
+    ``AssignLatePenalties`` (its late-submission plugin, as the course configures it) run here.
+    """
     from nbgrader.api import Gradebook
-    from nbgrader.preprocessors import LimitOutput, SaveAutoGrades
+    from nbgrader.preprocessors import AssignLatePenalties, LimitOutput, SaveAutoGrades
+
+    from dataethics.grading.course import course_config
 
     assignment = out.assignment
     stamp = submission_time(course_root / "submitted" / out.student / assignment)
@@ -90,6 +102,15 @@ def _save(out: Outcome, course_root: Path, release_dir: Path, sources: list[Path
                               "notebook": out.notebook, "student": out.student}}
     nb, resources = LimitOutput().preprocess(nb, resources)
     nb, resources = SaveAutoGrades().preprocess(nb, resources)
+    if stamp is not None:
+        nb, resources = AssignLatePenalties(config=course_config(course_root, db_url)).preprocess(
+            nb, resources)
+        with Gradebook(db_url) as gb:
+            penalty = gb.find_submission_notebook(out.notebook, assignment, out.student
+                                                  ).late_submission_penalty
+        if penalty:
+            out.flags.append(f"late penalty: {penalty:g} point(s) taken off")
+    out.flags = [f[:600] for f in out.flags[:50]]  # grading.json stays small
     target = course_root / "autograded" / out.student / assignment / f"{out.notebook}.ipynb"
     target.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, target)
@@ -115,7 +136,7 @@ def autograde(assignment: str, course_root: Path | None = None, students: list[s
     course_root = Path(course_root).resolve() if course_root is not None else paths.assignments_dir()
     check_assignment(assignment, course_root)
     release_dir = course_root / "release" / assignment
-    if not release_dir.is_dir():
+    if not release_dir.is_dir() or not _in_gradebook(assignment, gradebook_url(course_root, db_url)):
         generate_release(assignment, course_root, source_root=course_root, db_url=db_url)
     sources = sorted((course_root / "source" / assignment).glob("*.ipynb"))
     sub_root = course_root / "submitted"
@@ -130,22 +151,26 @@ def autograde(assignment: str, course_root: Path | None = None, students: list[s
                               f"{', '.join(unknown)}")
     limits = limits or Limits()
     scratch = Path(tempfile.mkdtemp(prefix="dataethics-grade-"))
+    db_url = gradebook_url(course_root, db_url)
+    templates = [grading_template(src, assignment, db_url, scratch / "templates" / src.name)
+                 for src in sources]
+    names = [src.name for src in sources]
     # other students' work folders are hidden too (each kernel sees only its own)
     hide = [str(course_root), str(paths.grader_dir().resolve()), str(scratch)]
     jobs: dict[str, list[dict]] = {}  # one job per student: their notebooks, one after the other
     for student in students:
         folder = sub_root / student / assignment
-        for src in sources:
-            found, renamed, others = find_submission(folder, src.name)
+        for src, template in zip(sources, templates, strict=True):
+            found, renamed, others = find_submission(folder, src.name, names)
             jobs.setdefault(student, []).append({
                 "student": student, "assignment": assignment, "notebook": src.stem,
-                "source": str(src), "release": str(release_dir / src.name),
+                "source": str(template), "release": str(release_dir / src.name),
+                "guard_modules": test_modules(nbformat.read(template, 4)),
                 "submitted": str(found) if found else None, "renamed_from": renamed,
                 "other_files": ", ".join(others), "limits": asdict(limits), "hide": hide,
                 "workdir": str(scratch / student / src.stem)})
     outcomes: list[Outcome] = []
     workers = workers or os.cpu_count() or 1
-    db_url = gradebook_url(course_root, db_url)
     try:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             futures = {pool.submit(run_student, tasks): tasks for tasks in jobs.values()}
@@ -160,11 +185,26 @@ def autograde(assignment: str, course_root: Path | None = None, students: list[s
                                        flags=[f"grader worker failed: {type(exc).__name__}"])
                                for t in tasks]
                 for result in results:
-                    _save(result, course_root, release_dir, sources, db_url)
+                    _save(result, course_root, release_dir, templates, db_url)
                     outcomes.append(result)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return sorted(outcomes, key=lambda o: (o.student, o.notebook))
+
+
+def _in_gradebook(assignment: str, db_url: str) -> bool:
+    """True when nbgrader's gradebook knows ``assignment`` (a release alone is not enough)."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    if db_url.startswith("sqlite:///") and not Path(db_url.removeprefix("sqlite:///")).is_file():
+        return False
+    quiet_gradebook_notices()
+    with Gradebook(db_url) as gb:
+        try:
+            gb.find_assignment(assignment)
+        except MissingEntry:
+            return False
+    return True
 
 
 def scores(assignment: str, course_root: Path | None = None,

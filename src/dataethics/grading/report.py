@@ -36,14 +36,15 @@ CATEGORIES = {
     "timeout": ("time limit", "exceeded"),
     "crash": ("kernel died", "execution failed", "worker failed"),
     "memory": ("memory limit",),
-    "tampering": ("tampering", "edited locked", "deleted", "changed the type", "reordered"),
+    "tampering": ("tampering", "tampered with the grader", "edited locked", "edited test", "deleted",
+                  "changed the type", "reordered"),
     "attack": ("sys.exit", "os._exit", "signals", "shell", "subprocess", "interrupts", "replaces",
-               "setattr", "instructor files", "network"),
+               "setattr", "instructor files", "network", "suspicious code", "too long"),
     "renamed": ("wrong file name",),
-    "late": ("late by",),
+    "late": ("late by", "late penalty"),
     "huge output": ("huge output",),
 }
-LOCKED_EDITS = ("edited locked", "deleted", "changed the type", "reordered")
+LOCKED_EDITS = ("edited locked", "edited test", "deleted", "changed the type", "reordered")
 
 
 def category(flag: str) -> str:
@@ -246,6 +247,9 @@ def write_report(course_root: Path, out_dir: Path | None = None, db_url: str | N
     locked = flags[flags["flag"].str.contains("|".join(LOCKED_EDITS), regex=True)]
     tamper = (locked.groupby(["assignment", "student"])["flag"].agg("; ".join).reset_index()
               .rename(columns={"flag": "changes to locked cells (compared with the released notebook)"}))
+    review = (flags[flags["flag"].str.contains("tampered with the grader", regex=False)]
+              .groupby(["assignment", "student"])["flag"].agg("; ".join).reset_index()
+              .rename(columns={"flag": "what the submission changed in the grading kernel"}))
     why = (flags.groupby(["assignment", "student", "status"])
            .agg(categories=("category", lambda s: ", ".join(sorted(set(s)))),
                 why=("flag", "; ".join)).reset_index())
@@ -274,6 +278,11 @@ def write_report(course_root: Path, out_dir: Path | None = None, db_url: str | N
              "discrimination; weak questions are shown in red.") if not items.empty else "",
         _table(items),
         "<h3>Questions to review</h3>", _table(weak),
+        "<h2>For manual review: tampered with the grader</h2>",
+        "<p class='note'>While these notebooks ran, the grader found its machinery changed "
+        "(exception handlers, transformers, hooks, library functions…) and restored it; every "
+        "test cell from that point on scored zero. Read the notebook before deciding.</p>",
+        _table(review),
         "<h2>Flagged submissions</h2>",
         _img(plot_flags(flags), "Bar chart of the number of flagged submissions in each category.")
         if not flags.empty else "",

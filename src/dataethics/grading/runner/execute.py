@@ -2,36 +2,191 @@
 
 :func:`run_submission` is what a worker process does for one notebook: read it,
 report tampering and attacks, rebuild it from the source, execute it under the
-limits (per cell, per notebook, memory, output, sandbox) and mark every test cell
-that did not pass — unrun after a timeout or a crash, or after tampering — with an
-error output that earns no credit.
+limits, and decide each test cell's verdict.
+
+A test cell **passes only if** the kernel's ``execute_reply`` for it says ``ok``,
+no error output was produced, and the guard (:mod:`.guard`), asked through the
+kernel's control channel before the cell (when an answer ran since the last
+check) and after it, found the kernel's machinery untouched. Missing error
+output never counts as success. A failing cell gets an error output saying why,
+so that nbgrader's ``SaveAutoGrades`` scores it zero; after tampering every later
+test cell scores zero.
+
+Every output is capped on arrival (:class:`GradingClient`): text to
+``max_output_chars``, images to ``max_image_chars``, the whole notebook to
+``max_notebook_chars``, with a visible marker; other cells' outputs cannot be
+updated; widgets' output hooks are ignored. The per-cell limit is enforced
+twice: nbclient interrupts the kernel, and a watchdog kills it a few seconds
+later if the cell still runs (a loop that swallows interrupts).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import secrets
 import shutil
 import signal
 import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
+from queue import Empty
+from typing import Any
 
 import nbformat
+from nbclient import NotebookClient
 
-from dataethics.grading.runner.integrity import GUARD_SOURCE, GUARD_TAG, attack_report, tamper_report
+from dataethics.grading.runner.guard import REPLY, REQUEST
+from dataethics.grading.runner.integrity import attack_report, tamper_report
 from dataethics.grading.runner.kernel import TRUNCATED
 from dataethics.grading.runner.limits import Limits, Outcome
-from dataethics.grading.runner.notebook import error_output, read_submission, rebuild
+from dataethics.grading.runner.notebook import error_output, oversized_answers, read_submission, rebuild
 from dataethics.grading.runner.sandbox import kernelspec_dir, sandbox_available
+
+TAMPERED = "tampered with the grader"
+_TEXT_KEYS = ("text", "evalue")
+_KEEP_MIME = ("text/plain", "text/markdown", "text/latex")
+
+
+def _marker(chars: int) -> str:
+    return f"[output truncated by the grader: {chars} characters over the limit]"
+
+
+def cap_output(out: nbformat.NotebookNode, limits: Limits) -> int:
+    """Cap one output in place (every type and MIME type); return its size in characters.
+
+    A capped output carries a visible "truncated by the grader" marker.
+    """
+    kind = out.get("output_type")
+    limit = limits.max_output_chars
+    if kind == "stream":
+        text = out.get("text", "")
+        if len(text) > limit:
+            out["text"] = text[:limit] + "\n" + _marker(len(text) - limit) + "\n"
+        return len(out["text"])
+    if kind == "error":
+        out["ename"] = str(out.get("ename", ""))[:200]
+        evalue = str(out.get("evalue", ""))
+        if len(evalue) > limit:
+            evalue = evalue[:limit] + " " + _marker(len(evalue) - limit)
+        out["evalue"] = evalue
+        frames, total, kept = out.get("traceback", []), 0, []
+        for frame in frames[:60]:
+            frame = str(frame)
+            if total + len(frame) > limit:
+                kept.append(_marker(sum(len(str(f)) for f in frames) - total))
+                break
+            kept.append(frame)
+            total += len(frame)
+        out["traceback"] = kept
+        return len(out["evalue"]) + total
+    data = out.get("data")
+    if not isinstance(data, dict):
+        return 0
+    size = 0
+    for mime in list(data):
+        if mime not in data:  # text/plain may have been rewritten below
+            continue
+        value = data[mime]
+        text = value if isinstance(value, str) else json.dumps(value)
+        if mime.startswith("image/") and len(text) <= limits.max_image_chars:
+            size += len(text)
+            continue
+        if len(text) <= limit:
+            size += len(text)
+            continue
+        if mime in _KEEP_MIME:
+            data[mime] = text[:limit] + "\n" + _marker(len(text) - limit)
+            size += limit
+        else:  # HTML, images, JSON, anything else: cut, it would not render; say so
+            del data[mime]
+            note = f"[{mime} output of {len(text)} characters removed by the grader]"
+            plain = data.get("text/plain", "")
+            data["text/plain"] = (plain[:limit] + "\n" + note) if isinstance(plain, str) else note
+            size += len(data["text/plain"])
+    meta = out.get("metadata", {})
+    if len(json.dumps(meta, default=str)) > 2_000:
+        out["metadata"] = {}
+    return size
+
+
+class GradingClient(NotebookClient):
+    """nbclient with every output capped on arrival and nothing reaching other cells' outputs."""
+
+    def __init__(self, *args: Any, limits: Limits, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.limits = limits
+        self.used = 0
+        self.current = -1
+        self.cut = False
+        self.replies: dict[int, str] = {}
+        self.on_cell_executed = self._record_reply
+
+    def _record_reply(self, cell: nbformat.NotebookNode, cell_index: int,
+                      execute_reply: dict | None) -> None:
+        status = (execute_reply or {}).get("content", {}).get("status")
+        self.replies[cell_index] = status or "none"
+
+    def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int) -> Any:
+        """Keep an output only within the notebook's budget, and capped."""
+        if self.used >= self.limits.max_notebook_chars or len(outs) >= self.limits.max_outputs_per_cell:
+            self.cut = True
+            if not (outs and outs[-1].get("text") == TRUNCATED):
+                outs.append(nbformat.v4.new_output("stream", name="stdout", text=TRUNCATED))
+            return None
+        out = super().output(outs, msg, None, cell_index)  # no display ids: no later updates
+        if out is not None:
+            self.used += cap_output(out, self.limits)
+            if "by the grader" in json.dumps(out):
+                self.cut = True
+        return out
+
+    def handle_comm_msg(self, outs: list, msg: dict, cell_index: int) -> None:
+        """Widgets are not run by the grader (their output hooks could write anywhere)."""
+
+    def _update_display_id(self, display_id: str, msg: dict) -> None:
+        """Display updates are ignored: no output is ever changed after it was capped."""
+
+
+async def _guard(client: GradingClient, record: bool) -> list[str]:
+    """Ask the kernel's guard, on the control channel, what changed; an unanswered request is a finding."""
+    from jupyter_core.utils import ensure_async
+
+    kc = client.kc
+    nonce = secrets.token_hex(8)
+    msg = kc.session.msg(REQUEST, {"nonce": nonce, "record": record})
+    kc.control_channel.send(msg)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            wait = max(0.1, deadline - time.monotonic())
+            reply = await ensure_async(kc.control_channel.get_msg(timeout=wait))
+        except Empty:
+            break
+        if reply.get("parent_header", {}).get("msg_id") != msg["header"]["msg_id"]:
+            continue
+        content = reply.get("content", {})
+        if reply.get("msg_type") != REPLY or content.get("nonce") != nonce:
+            return ["the grader's check got a forged answer"]
+        return [str(c)[:200] for c in content.get("changes", [])][:20]
+    return ["the grader's check got no answer from the kernel"]
+
+
+def _is_test(cell: nbformat.NotebookNode) -> bool:
+    meta = cell.metadata.get("nbgrader", {})
+    return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
+def _is_answer(cell: nbformat.NotebookNode) -> bool:
+    return bool(cell.metadata.get("nbgrader", {}).get("solution"))
 
 
 def run_submission(task: dict) -> dict:
     """Worker: prepare, check and execute one student's notebook. Returns an Outcome as a dict."""
     from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_client.manager import KernelManager
-    from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     limits = Limits(**task["limits"])
@@ -49,7 +204,7 @@ def run_submission(task: dict) -> dict:
         if task.get("renamed_from"):
             out.flags.append(f"wrong file name: {task['renamed_from']}")
         try:
-            submitted = read_submission(path)
+            submitted = read_submission(path, limits.max_submission_bytes)
         except ValueError as exc:  # invalid JSON, wrong schema, undecodable bytes: a flagged zero
             out.status = "invalid"
             out.flags.append(f"invalid notebook: {exc}")
@@ -57,7 +212,10 @@ def run_submission(task: dict) -> dict:
         out.seconds = time.perf_counter() - start
         return asdict(out)
     out.flags += tamper_report(submitted, release)
-    nb, answers = rebuild(source, submitted, release, guard=GUARD_SOURCE, guard_tag=GUARD_TAG)
+    too_big = oversized_answers(submitted, limits.max_answer_chars)
+    out.flags += [f"answer {gid} is too long (over {limits.max_answer_chars} characters): not graded"
+                  for gid in too_big]
+    nb, answers = rebuild(source, submitted, release, skip=set(too_big))
     out.flags += attack_report(answers)
     work = Path(task["workdir"])
     work.mkdir(parents=True, exist_ok=True)
@@ -66,42 +224,81 @@ def run_submission(task: dict) -> dict:
         shutil.copytree(data, work / "data", dirs_exist_ok=True)
     sandboxed = bool(limits.sandbox if limits.sandbox is not None else sandbox_available())
     out.sandboxed = sandboxed
-    specs = kernelspec_dir(work, limits, [Path(p) for p in task["hide"]], sandboxed)
+    specs = kernelspec_dir(work, limits, [Path(p) for p in task["hide"]], sandboxed,
+                           guard_modules=task.get("guard_modules", []))
     ksm = KernelSpecManager(kernel_dirs=[str(specs / "kernels")])
     km = KernelManager(kernel_name="dataethics-grader", kernel_spec_manager=ksm,
                        transport="ipc", ip=str(work / "k"),
                        connection_file=str(work / "kernel.json"))
-    client = NotebookClient(nb, km=km, timeout=int(limits.cell_seconds), allow_errors=True,
-                            record_timing=False, interrupt_on_timeout=True,
-                            resources={"metadata": {"path": str(work)}})
-    state = {"ran_upto": -1, "error": None}
+    client = GradingClient(nb, km=km, timeout=max(1, int(limits.cell_seconds)), allow_errors=True,
+                           record_timing=False, interrupt_on_timeout=True, limits=limits,
+                           resources={"metadata": {"path": str(work)}})
+    state: dict[str, Any] = {"ran_upto": -1, "error": None, "cell_started": None,
+                             "tampered_at": None, "guard_seconds": 0.0}
 
-    def execute_all() -> None:
+    def note(changes: list[str], index: int) -> None:
+        if not changes:
+            return
+        if state["tampered_at"] is None:
+            state["tampered_at"] = index
+        gid = nb.cells[index].metadata.get("nbgrader", {}).get("grade_id", f"cell {index}")
+        flag = f"{TAMPERED} (found at {gid}): " + "; ".join(dict.fromkeys(changes))
+        out.flags.append(flag[:600])
+
+    async def execute_all() -> None:
+        async with client.async_setup_kernel():
+            dirty = False  # an answer ran since the last check
+            for index, cell in enumerate(nb.cells):
+                if cell.cell_type != "code":
+                    continue
+                if _is_test(cell) and dirty:
+                    began = time.perf_counter()
+                    note(await _guard(client, record=False), index)
+                    state["guard_seconds"] += time.perf_counter() - began
+                client.current = index
+                state["cell_started"] = time.monotonic()
+                await client.async_execute_cell(cell, index)
+                state["cell_started"] = None
+                state["ran_upto"] = index
+                if _is_answer(cell):
+                    dirty = True
+                else:  # after each locked cell: check, then protect the names it bound
+                    began = time.perf_counter()
+                    note(await _guard(client, record=True), index)
+                    state["guard_seconds"] += time.perf_counter() - began
+                    dirty = False
+
+    def run() -> None:
         try:
-            with client.setup_kernel():
-                for index, cell in enumerate(nb.cells):
-                    if cell.cell_type != "code":
-                        continue
-                    client.execute_cell(cell, index)
-                    state["ran_upto"] = index
+            asyncio.run(execute_all())
         except BaseException as exc:  # reported to the main thread below
             state["error"] = exc
 
     # nbclient can wait forever for a killed kernel's messages, so it runs in a thread that the
-    # worker abandons at the notebook's time limit, after killing the kernel's process group
-    runner = threading.Thread(target=execute_all, daemon=True)
+    # worker abandons at a time limit, after killing the kernel's process group
+    runner = threading.Thread(target=run, daemon=True)
     runner.start()
     deadline = time.monotonic() + limits.notebook_seconds
     dead_since = None
+    stuck = False
     while runner.is_alive() and time.monotonic() < deadline:
-        runner.join(0.5)
+        runner.join(0.25)
+        started = state["cell_started"]
+        # nbclient interrupts at the cell limit; a cell still running a little later swallowed it
+        if started is not None and time.monotonic() - started > limits.cell_seconds + limits.kill_grace:
+            stuck = True
+            break
         # a kernel that exited (os._exit, a crash) is noticed here, not at the notebook limit
         if runner.is_alive() and km.has_kernel and not km.is_alive():
             dead_since = dead_since or time.monotonic()
             if time.monotonic() - dead_since > 3:
                 break
     if runner.is_alive():
-        if dead_since is not None:
+        if stuck:
+            out.status = "timeout"
+            out.flags.append(f"a cell exceeded {limits.cell_seconds:g} s and ignored the interrupt: "
+                             "the kernel was stopped")
+        elif dead_since is not None:
             out.status = "crash"
             out.flags.append("the kernel died (exit, crash or memory limit)")
         else:
@@ -116,7 +313,7 @@ def run_submission(task: dict) -> dict:
         exc = state["error"]
         if isinstance(exc, CellTimeoutError):
             out.status = "timeout"
-            out.flags.append(f"a cell exceeded {limits.cell_seconds:.0f} s")
+            out.flags.append(f"a cell exceeded {limits.cell_seconds:g} s")
         elif isinstance(exc, DeadKernelError):
             out.status = "crash"
             out.flags.append("the kernel died (exit, crash or memory limit)")
@@ -128,37 +325,40 @@ def run_submission(task: dict) -> dict:
                 km.shutdown_kernel(now=True)
         except Exception:  # already dead
             pass
-    if any(o.get("ename") == "MemoryError" for c in nb.cells if c.cell_type == "code" for o in c.outputs):
+    interrupted = any(o.get("ename") == "KeyboardInterrupt" for c in nb.cells if c.cell_type == "code"
+                      for o in c.get("outputs", []))
+    if interrupted and out.status == "ok":
+        out.flags.append(f"a cell exceeded {limits.cell_seconds:g} s and was interrupted")
+    if any(o.get("ename") == "MemoryError" for c in nb.cells if c.cell_type == "code"
+           for o in c.get("outputs", [])):
         out.flags.append(f"memory limit ({limits.memory_mb} MB) reached: MemoryError")
-    ran_upto = state["ran_upto"]
-    for index, cell in enumerate(nb.cells):
-        if cell.cell_type == "code" and index > ran_upto:
-            cell.outputs = [error_output(f"not run: {out.status}")]
-    for cell in nb.cells:  # keep outputs small before they travel back to the parent
-        if cell.cell_type == "code":
-            for o in cell.outputs:
-                if o.get("output_type") != "stream":
-                    continue
-                huge = TRUNCATED.strip() in o.get("text", "")
-                if len(o.get("text", "")) > limits.max_output_chars:
-                    o["text"] = o["text"][: limits.max_output_chars] + "\n[output truncated]\n"
-                    huge = True
-                if huge and "huge output (truncated)" not in out.flags:
-                    out.flags.append("huge output (truncated)")
-    guard = nb.cells[-1]
-    guard_text = "".join(o.get("data", {}).get("text/plain", "") for o in guard.outputs
-                         if o.get("output_type") == "execute_result")
-    if out.status == "ok" and "INTEGRITY OK" not in guard_text:
-        out.flags.append("tampering: library functions used by the tests were replaced")
-    if any(f.startswith("tampering") for f in out.flags):
-        for cell in nb.cells:
-            meta = cell.metadata.get("nbgrader", {})
-            if meta.get("grade") and cell.cell_type == "code":
-                cell.outputs = [error_output("no credit: " + "; ".join(out.flags)[:200])]
-    nb.cells = nb.cells[:-1]  # drop the integrity check
+    if client.cut:
+        out.flags.append("huge output (truncated)")
+    _verdicts(nb, client.replies, state["ran_upto"], state["tampered_at"], out)
     out.seconds = time.perf_counter() - start
+    out.guard_seconds = state["guard_seconds"]
     out.executed = json.loads(nbformat.writes(nb))
     return asdict(out)
+
+
+def _verdicts(nb: nbformat.NotebookNode, replies: dict[int, str], ran_upto: int,
+              tampered_at: int | None, out: Outcome) -> None:
+    """Give every test cell that did not pass an error output stating why (nbgrader then scores 0)."""
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        if index > ran_upto:
+            cell.outputs = [error_output(f"not run: {out.status}")]
+            continue
+        if not _is_test(cell):
+            continue
+        reason = ""
+        if tampered_at is not None and index >= tampered_at:
+            reason = f"no credit: this submission {TAMPERED} (see the flags)"
+        elif replies.get(index) != "ok":
+            reason = f"the kernel reported this cell as failed (execute_reply: {replies.get(index)})"
+        if reason:
+            cell.outputs.append(error_output(reason))
 
 
 def run_student(tasks: list[dict]) -> list[dict]:

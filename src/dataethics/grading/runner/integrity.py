@@ -1,9 +1,13 @@
-"""Integrity of a submission: what the student changed that they should not have, and attacks.
+"""Integrity of a submission, read from the files: what the student changed, and suspicious code.
 
 * :func:`tamper_report` compares a submission with the released notebook (edited or
-  deleted locked cells, changed cell types, reordered cells);
-* :func:`attack_report` scans the student's answers statically for attacks on the grader;
-* :data:`GUARD_SOURCE` is the integrity check run in the kernel after the last cell.
+  deleted locked cells and test cells, changed cell types, reordered cells);
+* :func:`attack_report` scans the student's answers statically for attacks on the grader.
+
+Both only *flag*: scores come from running the rebuilt notebook, and the kernel's
+machinery is checked while it runs by :mod:`.guard`. The static scan knows the guard's
+patterns (exception handlers, transformers, hooks, rewriting code…) so that an instructor
+sees them even when an attack is written to slip past the kernel-side check.
 """
 
 from __future__ import annotations
@@ -14,23 +18,42 @@ import nbformat
 
 from dataethics.grading.runner.notebook import cells_by_id
 
-GUARD_TAG = "dataethics-integrity-check"
-GUARD_SOURCE = """
-import builtins as _b, numpy as _np, pandas as _pd
-_checks = [
-    not bool(_np.isclose(0.0, 1.0)), not bool(_np.allclose([0.0], [1.0])),
-    not _pd.Series([1]).equals(_pd.Series([2])), _b.len([1, 2]) == 2, _b.abs(-1) == 1,
-    not _b.all([False]), _b.any([True]), _b.isinstance(1, int), _b.sorted([2, 1]) == [1, 2],
-]
-try:
-    assert False
-    _checks.append(False)
-except AssertionError:
-    _checks.append(True)
-# the result, not a print: printed output may be cut by the output cap
-"INTEGRITY " + ("OK" if all(_checks) else "BROKEN")
-"""
 NETWORK_MODULES = {"socket", "urllib", "http", "requests", "ftplib", "smtplib", "httpx", "aiohttp"}
+#: names whose use in an answer is reported (never decisive alone): what they can do to the grader
+SUSPICIOUS_NAMES = {
+    "set_custom_exc": "installs a custom exception handler",
+    "input_transformers_cleanup": "changes IPython's input transformers",
+    "input_transformers_post": "changes IPython's input transformers",
+    "input_transformer_manager": "changes IPython's input transformers",
+    "ast_transformers": "changes IPython's AST transformers",
+    "showtraceback": "replaces the traceback display",
+    "_showtraceback": "replaces the traceback display",
+    "CustomTB": "replaces the traceback display",
+    "InteractiveTB": "replaces the traceback display",
+    "excepthook": "replaces sys.excepthook",
+    "displayhook": "replaces the display hook",
+    "display_pub": "replaces the display publisher",
+    "settrace": "sets a trace function",
+    "setprofile": "sets a profile function",
+    "_getframe": "inspects the interpreter's frames",
+    "f_back": "inspects the interpreter's frames",
+    "f_globals": "inspects the interpreter's frames",
+    "__code__": "rewrites code objects",
+    "__closure__": "reads closures",
+    "__globals__": "reaches functions' globals",
+    "__builtins__": "changes the built-ins",
+    "control_handlers": "reaches the kernel's message handlers",
+    "shell_handlers": "reaches the kernel's message handlers",
+    "addaudithook": "installs an audit hook",
+    "get_referrers": "searches the interpreter's objects (gc)",
+    "get_objects": "searches the interpreter's objects (gc)",
+    "ctypes": "uses ctypes",
+    "_ih": "reads the cell history",
+    "history_manager": "reads the cell history",
+    "fork": "forks the process",
+    "signal": "handles signals",
+    "meta_path": "changes the import system",
+}
 ATTACK_CALLS = {("sys", "exit"): "calls sys.exit()", ("os", "_exit"): "calls os._exit()",
                 ("os", "kill"): "sends signals", ("os", "system"): "runs shell commands",
                 ("subprocess", None): "runs subprocesses"}
@@ -42,14 +65,17 @@ def tamper_report(submitted: nbformat.NotebookNode, release: nbformat.NotebookNo
     sub, rel = cells_by_id(submitted), cells_by_id(release)
     for gid, cell in rel.items():
         meta = cell.metadata["nbgrader"]
+        is_test = bool(meta.get("grade")) and not meta.get("solution")
         if gid not in sub:
-            kind = "test cell" if meta.get("grade") and not meta.get("solution") else "cell"
+            kind = "test cell" if is_test else "cell"
             flags.append(f"deleted {kind} {gid}")
             continue
         if sub[gid].cell_type != cell.cell_type:
             flags.append(f"changed the type of cell {gid}")
         elif meta.get("locked") and sub[gid].source.strip() != cell.source.strip():
             flags.append(f"edited locked cell {gid}")
+        elif is_test and sub[gid].source.strip() != cell.source.strip():
+            flags.append(f"edited test cell {gid} (not locked)")
     order_rel = [g for g in rel if g in sub]
     order_sub = [g for g in sub if g in rel]
     if order_rel != order_sub:
@@ -90,6 +116,18 @@ def attack_report(answers: dict[str, str]) -> list[str]:
                         flags.append(f"{gid}: replaces {t.value.id}.{t.attr}")
             if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "setattr":
                 flags.append(f"{gid}: calls setattr()")
+            word = node.attr if isinstance(node, ast.Attribute) else (
+                node.id if isinstance(node, ast.Name) else None)
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                word = next((a.name.split(".")[-1] for a in node.names
+                             if a.name.split(".")[-1] in SUSPICIOUS_NAMES), word)
+                if isinstance(node, ast.ImportFrom) and node.module in SUSPICIOUS_NAMES:
+                    word = node.module
+            if word in SUSPICIOUS_NAMES:
+                flags.append(f"{gid}: suspicious code: {SUSPICIOUS_NAMES[word]} ({word})")
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") in ("exec", "eval", "compile",
+                                                                                 "__import__"):
+                flags.append(f"{gid}: suspicious code: runs generated code ({node.func.id})")
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and any(
                     s in node.value for s in ("gradebook", "source/", "grader/", "/truth")):
                 flags.append(f"{gid}: reads instructor files ({node.value[:40]!r})")

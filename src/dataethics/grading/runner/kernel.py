@@ -1,10 +1,15 @@
-"""Start an IPython kernel under resource limits (used inside the grading sandbox).
+"""The grading kernel's launcher: limits, output caps and the guard, then an ordinary IPython kernel.
 
-``python -m dataethics.grading.runner.kernel MEMORY_MB CONNECTION_FILE [OUTPUT_CHARS]``
-sets the address-space limit, keeps numerical libraries to one thread, caps
-the output (:func:`cap_output`: a notebook that prints millions of lines stops
-sending them after ``OUTPUT_CHARS`` characters instead of flooding the grader),
-then starts an ordinary IPython kernel in this process.
+``python -m dataethics.grading.runner.kernel MEMORY_MB CONNECTION_FILE [OUTPUT_CHARS [MESSAGE_CHARS]]``
+
+1. sets the address-space limit and keeps numerical libraries to one thread;
+2. caps what the kernel sends: all printed text together (:func:`cap_output`, ``OUTPUT_CHARS``)
+   and every other output message — displays, results, errors, of any MIME type
+   (:func:`cap_messages`, ``MESSAGE_CHARS`` per message) — with a visible marker;
+3. builds the kernel, then installs the guard (:mod:`.guard`) before any student code runs;
+4. starts the kernel in this process.
+
+``NBGRADER_EXECUTION`` is ``autograde`` in the kernel, as under nbgrader (the kernelspec sets it).
 """
 
 from __future__ import annotations
@@ -12,8 +17,10 @@ from __future__ import annotations
 import os
 import resource
 import sys
+from typing import Any
 
 TRUNCATED = "\n[output truncated by the grader]\n"
+_CAPPED_TYPES = {"display_data", "execute_result", "update_display_data", "error"}
 
 
 def cap_output(stream_class: type, limit: int) -> None:
@@ -37,21 +44,80 @@ def cap_output(stream_class: type, limit: int) -> None:
     stream_class.write = write
 
 
+def _size(value: Any, depth: int = 0) -> int:
+    """Characters of text in a message's content (strings in nested dicts and lists)."""
+    if isinstance(value, (str, bytes)):
+        return len(value)
+    if depth > 6:
+        return 0
+    if isinstance(value, dict):
+        return sum(len(str(k)) + _size(v, depth + 1) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return sum(_size(v, depth + 1) for v in value)
+    return 8
+
+
+def cap_messages(session_class: type, limit: int) -> None:
+    """Replace any display, result or error message over ``limit`` characters by a marker."""
+    original = session_class.send
+
+    def send(self: Any, stream: Any, msg_or_type: Any, content: Any = None, *args: Any,
+             **kwargs: Any) -> Any:
+        if isinstance(msg_or_type, dict):
+            kind, body = msg_or_type.get("header", {}).get("msg_type"), msg_or_type.get("content")
+        else:
+            kind, body = msg_or_type, content
+        if kind in _CAPPED_TYPES and isinstance(body, dict) and _size(body) > limit:
+            note = f"[output of {_size(body)} characters truncated by the grader]"
+            if kind == "error":
+                small = {"ename": str(body.get("ename", "Error"))[:100], "evalue": note,
+                         "traceback": [note]}
+            else:
+                small = {k: v for k, v in body.items() if k not in ("data", "metadata")}
+                small.update({"data": {"text/plain": note}, "metadata": {}})
+            if isinstance(msg_or_type, dict):
+                msg_or_type = {**msg_or_type, "content": small}
+            else:
+                content = small
+        return original(self, stream, msg_or_type, content, *args, **kwargs)
+
+    session_class.send = send
+
+
+def start_kernel(connection_file: str, output_chars: int = 1_000_000,
+                 message_chars: int = 2_000_000) -> None:
+    """Cap the outputs, build the kernel, install the guard, run the kernel (never returns).
+
+    Every way of starting a grading kernel (this launcher, a pre-warmed fork) ends here,
+    so that no kernel runs student code without its output caps and its guard.
+    """
+    os.environ["NBGRADER_EXECUTION"] = "autograde"
+    from ipykernel.iostream import OutStream
+    from ipykernel.kernelapp import IPKernelApp
+    from jupyter_client.session import Session
+
+    from dataethics.grading.runner.guard import install
+
+    cap_output(OutStream, output_chars)
+    cap_messages(Session, message_chars)
+    app = IPKernelApp.instance()
+    app.initialize(["-f", connection_file])
+    install(app.kernel)
+    app.start()
+
+
 def main() -> None:
-    """Apply the limits given on the command line and run the kernel."""
+    """Apply the limits given on the command line and start the kernel."""
     memory_mb, connection_file = int(sys.argv[1]), sys.argv[2]
     output_chars = int(sys.argv[3]) if len(sys.argv) > 3 else 1_000_000
+    message_chars = int(sys.argv[4]) if len(sys.argv) > 4 else 2_000_000
     limit = memory_mb * 2**20
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
-    from ipykernel import kernelapp
-    from ipykernel.iostream import OutStream
-
-    cap_output(OutStream, output_chars)
-    sys.argv = [sys.argv[0], "-f", connection_file]
-    kernelapp.launch_new_instance()
+    sys.argv = sys.argv[:1]
+    start_kernel(connection_file, output_chars, message_chars)
 
 
 if __name__ == "__main__":

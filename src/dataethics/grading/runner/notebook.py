@@ -6,11 +6,12 @@ source (locked cells, hidden tests) and puts only the student's answer cells in 
 
 from __future__ import annotations
 
+import ast
 import copy
 from pathlib import Path
 
 import nbformat
-from nbformat.v4 import new_code_cell, new_output
+from nbformat.v4 import new_output
 
 
 def cells_by_id(nb: nbformat.NotebookNode) -> dict[str, nbformat.NotebookNode]:
@@ -25,13 +26,17 @@ def error_output(text: str) -> nbformat.NotebookNode:
 
 
 def rebuild(source: nbformat.NotebookNode, submitted: nbformat.NotebookNode | None,
-            release: nbformat.NotebookNode, guard: str | None = None,
-            guard_tag: str = "") -> tuple[nbformat.NotebookNode, dict[str, str]]:
+            release: nbformat.NotebookNode, skip: set[str] | None = None
+            ) -> tuple[nbformat.NotebookNode, dict[str, str]]:
     """The notebook to run: the source's structure with the student's answer cells.
 
-    ``guard``, when given, is appended as a last code cell tagged ``guard_tag``.
-    Returns the notebook and the student's code answers by grade id.
+    ``source`` is best the grading template (:func:`grading_template`:
+    the source as nbgrader's gradebook holds it, AUTOTEST lines expanded, checksums set), so that
+    an unchanged answer keeps its checksum and nbgrader grades it zero without manual grading.
+    Answers in ``skip`` are taken from the release (as if unanswered). Returns the notebook and
+    the student's code answers by grade id.
     """
+    skip = skip or set()
     sub = cells_by_id(submitted) if submitted is not None else {}
     rel = cells_by_id(release)
     nb = copy.deepcopy(source)
@@ -41,7 +46,7 @@ def rebuild(source: nbformat.NotebookNode, submitted: nbformat.NotebookNode | No
         gid = meta.get("grade_id")
         if not meta.get("solution"):
             continue
-        theirs = sub.get(gid)
+        theirs = sub.get(gid) if gid not in skip else None
         if theirs is not None and theirs.cell_type == cell.cell_type:
             cell.source = theirs.source
         else:
@@ -51,24 +56,38 @@ def rebuild(source: nbformat.NotebookNode, submitted: nbformat.NotebookNode | No
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
-    if guard is not None:
-        nb.cells.append(new_code_cell(guard.strip(), metadata={"tags": [guard_tag]}))
     return nb, answers
 
 
-def find_submission(folder: Path, expected: str) -> tuple[Path | None, str | None, list[str]]:
-    """The expected notebook, or a lone notebook under another name (renamed), and other files."""
+def oversized_answers(submitted: nbformat.NotebookNode, limit: int) -> list[str]:
+    """Grade ids of answer cells longer than ``limit`` characters (they are not graded)."""
+    return [gid for gid, cell in cells_by_id(submitted).items()
+            if cell.metadata["nbgrader"].get("solution") and len(cell.source) > limit]
+
+
+def find_submission(folder: Path, expected: str, names: list[str] | None = None
+                    ) -> tuple[Path | None, str | None, list[str]]:
+    """The submitted file of notebook ``expected`` among the assignment's notebooks ``names``.
+
+    Notebooks are matched by file name, as nbgrader does. A lone notebook under another
+    name is taken for a renamed copy only when the assignment has exactly one notebook.
+    Returns the file (or None), the name it was renamed from, and the other ``.ipynb`` files.
+    """
+    names = names or [expected]
     target = folder / expected
-    others = sorted(p.name for p in folder.glob("*.ipynb") if p.name != expected)
+    others = sorted(p.name for p in folder.glob("*.ipynb") if p.name not in names)
     if target.is_file():
         return target, None, others
-    if len(others) == 1:
+    if len(names) == 1 and len(others) == 1 and (folder / others[0]).is_file():
         return folder / others[0], others[0], others
     return None, None, others
 
 
-def read_submission(path: Path) -> nbformat.NotebookNode:
+def read_submission(path: Path, max_bytes: int = 20_000_000) -> nbformat.NotebookNode:
     """Read and validate a submitted notebook; raise ``ValueError`` with a one-line reason."""
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise ValueError(f"file too large ({size / 1e6:.1f} MB; limit {max_bytes / 1e6:.0f} MB)")
     try:
         text = path.read_text(encoding="utf-8")
         if not text.strip():
@@ -78,3 +97,39 @@ def read_submission(path: Path) -> nbformat.NotebookNode:
     except Exception as exc:  # invalid JSON, wrong schema, undecodable bytes
         raise ValueError(str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__) from None
     return nb
+
+
+def grading_template(source: Path, assignment: str, db_url: str, target: Path) -> Path:
+    """Write the notebook every submission of ``source`` is rebuilt from; return its path.
+
+    It is the instructor's source passed through nbgrader's own ``OverwriteCells`` (locked
+    and test cells as the gradebook holds them — with ``### AUTOTEST`` lines expanded by
+    ``generate_assignment`` — and every graded cell's checksum) and ``CheckCellMetadata``.
+    """
+    from nbgrader.preprocessors import CheckCellMetadata, OverwriteCells
+
+    nb = nbformat.read(source, as_version=4)
+    resources = {"nbgrader": {"db_url": db_url, "assignment": assignment, "notebook": source.stem}}
+    nb, resources = OverwriteCells().preprocess(nb, resources)
+    nb, resources = CheckCellMetadata().preprocess(nb, resources)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, target)
+    return target
+
+
+def test_modules(nb: nbformat.NotebookNode) -> list[str]:
+    """Modules imported by the locked code cells (setup and tests): the guard watches them."""
+    found: list[str] = []
+    for cell in nb.cells:
+        if cell.cell_type != "code" or cell.metadata.get("nbgrader", {}).get("solution"):
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                found += [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                found.append(node.module)
+    return sorted(set(found))

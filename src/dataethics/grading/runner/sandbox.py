@@ -21,10 +21,15 @@ def sandbox_available() -> bool:
     return probe.returncode == 0
 
 
-def kernelspec_dir(work: Path, limits: Limits, hide: list[Path], sandboxed: bool) -> Path:
-    """Write a kernelspec whose argv applies the limits (and the sandbox); return its folder."""
+def kernelspec_dir(work: Path, limits: Limits, hide: list[Path], sandboxed: bool,
+                   guard_modules: list[str] | None = None) -> Path:
+    """Write a kernelspec whose argv applies the limits (and the sandbox); return its folder.
+
+    The kernel's environment has ``NBGRADER_EXECUTION=autograde`` (as under nbgrader) and
+    ``DATAETHICS_GUARD_MODULES``, the modules the tests import, which the guard watches.
+    """
     launcher = [sys.executable, "-m", "dataethics.grading.runner.kernel", str(limits.memory_mb),
-                "{connection_file}", str(limits.kernel_output_chars)]
+                "{connection_file}", str(limits.kernel_output_chars), str(limits.message_chars)]
     if sandboxed:
         # the whole system read-only (the venv may live anywhere, /tmp included), minus the
         # hidden folders; only the submission's own work folder is writable
@@ -42,6 +47,8 @@ def kernelspec_dir(work: Path, limits: Limits, hide: list[Path], sandboxed: bool
         argv = launcher
     spec = work / "kernels" / "kernels" / "dataethics-grader"
     spec.mkdir(parents=True, exist_ok=True)
+    env = {"NBGRADER_EXECUTION": "autograde",
+           "DATAETHICS_GUARD_MODULES": ",".join(guard_modules or [])}
     (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "grader",
-                                                  "language": "python"}))
+                                                  "language": "python", "env": env}))
     return work / "kernels"
