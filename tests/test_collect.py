@@ -1,4 +1,4 @@
-"""Collecting submissions: Moodle and Canvas downloads (nbgrader zip_collect) and the exchange."""
+"""Collecting submissions: Moodle and Canvas downloads and nbgrader's exchange (see also test_lms)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from dataethics.cli import main
 from dataethics.grading import course as course_cfg
-from dataethics.grading.collect import parse_lms_name
+from dataethics.grading.lms import canvas, moodle
 
 A = "ps00"
 
@@ -48,16 +48,27 @@ def _marker(course: Path, student: str, name: str = f"{A}.ipynb") -> str:
     return nbformat.read(course / "submitted" / student / A / name, as_version=4).cells[0].source
 
 
-@pytest.mark.parametrize(("name", "lms", "expected"), [
-    ("Ada Lovelace_4211_assignsubmission_file_ps00.ipynb", "moodle", ("4211", "ps00.ipynb")),
-    ("dl/Bob Öz_4212_assignsubmission_file_/ps00.ipynb", "moodle", ("4212", "ps00.ipynb")),
-    ("lovelaceada_4211_998877_ps00.ipynb", "canvas", ("4211", "ps00.ipynb")),
-    ("ozbob_LATE_4212_998878_ps00-2.ipynb", "canvas", ("4212", "ps00.ipynb")),
+@pytest.mark.parametrize(("name", "expected"), [
+    ("Ada Lovelace_4211_assignsubmission_file_ps00.ipynb", ("4211", "ps00.ipynb")),
+    ("Bob Öz_4212_assignsubmission_file_/ps00.ipynb", ("4212", "ps00.ipynb")),
+    ("Bob Öz_4212_assignsubmission_file/sub dir/ps00.ipynb", ("4212", "sub dir/ps00.ipynb")),
 ])
-def test_lms_file_names_are_understood(name: str, lms: str, expected: tuple[str, str]) -> None:
-    parts = parse_lms_name(name, lms)
-    assert parts is not None and (parts["lms_id"], parts["file_id"]) == expected
-    assert parse_lms_name("notes.txt", lms) is None
+def test_moodle_file_names_are_understood(name: str, expected: tuple[str, str]) -> None:
+    parts = moodle.parse_download_path(name)
+    assert parts is not None and (parts.number, parts.path) == expected
+    assert moodle.parse_download_path("notes.txt") is None
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("lovelaceada_4211_998877_ps00.ipynb", ("4211", False, "ps00.ipynb")),
+    ("ozbob_LATE_4212_998878_ps00-2.ipynb", ("4212", True, "ps00-2.ipynb")),
+    ("o_neil_4213_998879_ps00.ipynb", ("4213", False, "ps00.ipynb")),
+    ("anon_x7Yq2_998880_ps00.ipynb", ("anon_x7Yq2", False, "ps00.ipynb")),
+])
+def test_canvas_file_names_are_understood(name: str, expected: tuple[str, bool, str]) -> None:
+    parts = canvas.parse_download_name(name)
+    assert parts is not None and (parts.lms_id, parts.late, parts.file) == expected
+    assert canvas.parse_download_name("notes.txt") is None
 
 
 def test_moodle_download_lands_in_nbgrader_layout_with_mapped_ids(
@@ -68,13 +79,15 @@ def test_moodle_download_lands_in_nbgrader_layout_with_mapped_ids(
         "Bob Öz_4212_assignsubmission_file_/notes.txt": "not a notebook",
         "Cleo Ray_4213_assignsubmission_file_homework.ipynb": "cleo's work",
     })
+    # exit 1: the collect report has a line for the instructor (4213 is not in the mapping)
     assert main(["grade", "collect", A, "--from", "moodle", "--zip", str(archive),
-                 "--mapping", str(_mapping(tmp_path / "map.csv")), "--course", str(course)]) == 0
+                 "--mapping", str(_mapping(tmp_path / "map.csv")), "--course", str(course)]) == 1
     out = capsys.readouterr().out
-    assert "collected 3 student(s)" in out and "4213" in out  # the unmapped id is reported
+    assert "collected 2 student(s)" in out and "4213" in out  # the unmapped id is reported
     assert _marker(course, "ada") == "ada's work" and _marker(course, "bob") == "bob's work"
-    assert _marker(course, "4213", "homework.ipynb") == "cleo's work"  # graded later as renamed
-    assert not (course / "submitted" / "bob" / A / "notes.txt").exists()
+    assert not (course / "submitted" / "4213").exists()  # kept aside, never graded or exported
+    assert (course / "lms-aside" / A / "4213" / "homework.ipynb").is_file()
+    assert (course / "submitted" / "bob" / A / "notes.txt").read_text() == "not a notebook"
     assert not (course / "downloaded" / A).exists()  # no second copy of names and files is kept
 
 
@@ -85,8 +98,9 @@ def test_canvas_download_keeps_the_latest_resubmission_and_reports_late_work(
         "ozbob_LATE_4212_900002_ps00-1.ipynb": "bob's late work",
     })
     assert main(["grade", "collect", A, "--from", "canvas", "--zip", str(archive),
-                 "--mapping", str(_mapping(tmp_path / "map.csv")), "--course", str(course)]) == 0
-    assert "late according to the LMS: bob" in capsys.readouterr().out
+                 "--mapping", str(_mapping(tmp_path / "map.csv")), "--course", str(course),
+                 "--due-date", "2026-01-31 23:59"]) == 0
+    assert "late: bob" in capsys.readouterr().out
     assert _marker(course, "bob") == "bob's late work"
     # collecting again replaces the earlier files instead of failing
     archive = _zip(tmp_path / "canvas2.zip", {"lovelaceada_4211_900003_ps00-2.ipynb": "ada again"})

@@ -18,6 +18,8 @@ from dataethics import authoring, checklist, notebooks, plotting
 DOCTESTED = ["dataethics.authoring", "dataethics.checklist", "dataethics.plotting",
              "dataethics.data.schema", "dataethics.paths", "dataethics.survival",
              "dataethics.grading.exports", "dataethics.grading.collect", "dataethics.grading.feedback",
+             "dataethics.grading.lms.common", "dataethics.grading.lms.moodle",
+             "dataethics.grading.lms.canvas",
              "dataethics.grading.report", "dataethics.grading.course", "dataethics.check"]
 
 

@@ -29,7 +29,7 @@ def _release(args: argparse.Namespace) -> int:
         release = generate_release(assignment, root, source_root=root, db_url=args.db_url)
         print(f"released {assignment}: {release}")
         if args.to_exchange:
-            from dataethics.grading.collect import release_to_exchange
+            from dataethics.grading.exchange import release_to_exchange
 
             release_to_exchange(assignment, root, Path(args.exchange) if args.exchange else None,
                                 args.db_url)
@@ -68,17 +68,39 @@ def _key(args: argparse.Namespace) -> bytes | None:
     return source.encode()
 
 
-def _export(args: argparse.Namespace) -> int:
-    from dataethics.grading.exports import export_grades
+def _lms_ids(pairs: list[str] | None) -> dict[str, str]:
+    ids = {}
+    for pair in pairs or []:
+        assignment, sep, lms_id = pair.partition("=")
+        if not sep or not assignment.strip() or not lms_id.strip().isdigit():
+            raise DataethicsError(f"--lms-assignment wants ASSIGNMENT=NUMBER, e.g. ps01=4312 (got '{pair}')")
+        ids[assignment.strip()] = lms_id.strip()
+    return ids
 
-    out = export_grades(_root(args), Path(args.out), args.format, _key(args), args.db_url)
-    print(f"grades written to {out} ({args.format} layout"
+
+def _export(args: argparse.Namespace) -> int:
+    from dataethics.grading.collect import local_timezone
+    from dataethics.grading.exports import export_grades
+    from dataethics.grading.lms.common import read_mapping
+
+    got = export_grades(_root(args), Path(args.out), args.format, _key(args), args.db_url,
+                        mapping=read_mapping(args.mapping),
+                        template=Path(args.template) if args.template else None,
+                        assignment=args.assignment, lms_ids=_lms_ids(args.lms_assignment),
+                        tz=local_timezone(args.timezone))
+    print(f"grades written to {got.path} ({args.format} layout"
           f"{', pseudonymised' if args.pseudonymise else ''})")
+    for note in got.notes:
+        print(f"  {note}")
+    if got.left_out:
+        print(f"  left out (the LMS does not know them: not in the mapping, or still anonymous): "
+              f"{', '.join(got.left_out)}")
     return 0
 
 
 def _collect(args: argparse.Namespace) -> int:
-    from dataethics.grading.collect import collect_exchange, collect_lms
+    from dataethics.grading.collect import collect_lms
+    from dataethics.grading.exchange import collect_exchange
 
     if args.source == "exchange":
         students = collect_exchange(args.assignment, _root(args),
@@ -87,16 +109,23 @@ def _collect(args: argparse.Namespace) -> int:
         return 0
     if not args.zip:
         raise DataethicsError(f"collecting from {args.source} needs --zip FILE (the LMS download)")
+    if args.worksheet and args.source != "moodle":
+        raise DataethicsError("--worksheet is Moodle's grading worksheet: use it with --from moodle")
     got = collect_lms(args.assignment, Path(args.zip), _root(args), args.source,
-                      Path(args.mapping) if args.mapping else None, args.db_url)
+                      Path(args.mapping) if args.mapping else None,
+                      Path(args.worksheet) if args.worksheet else None, args.timezone, args.due_date,
+                      args.db_url)
     print(f"collected {len(got.students)} student(s) of {args.assignment} from {Path(args.zip).name}")
-    if got.unmapped:
-        print(f"  not in the mapping (kept under their LMS id): {', '.join(sorted(set(got.unmapped)))}")
     if got.late:
-        print(f"  late according to the LMS: {', '.join(sorted(set(got.late)))}")
-    if got.skipped:
-        print(f"  skipped (not an LMS submission name): {', '.join(got.skipped)}")
-    return 0
+        print(f"  late: {', '.join(got.late)}")
+    if got.aside:
+        print(f"  put aside in lms-aside/{args.assignment}/ (not graded, never exported): "
+              f"{', '.join(got.aside)}")
+    for line in got.report.lines:
+        print(f"  {'[needs you] ' if line.needs_instructor else ''}{line.file}: {line.action} — "
+              f"{line.reason}")
+    print(f"collect report: {got.report_file}")
+    return got.exit_code
 
 
 def _feedback(args: argparse.Namespace) -> int:
@@ -132,7 +161,7 @@ def _demo(args: argparse.Namespace) -> int:
 def _purge(args: argparse.Namespace) -> int:
     root = _root(args)
     limit = time.time() - args.older_than * 86400
-    stages = ("submitted", "autograded", "feedback", "downloaded")
+    stages = ("submitted", "autograded", "feedback", "downloaded", "lms-aside")
     victims = [p for stage in stages if (root / stage).is_dir()
                for p in (root / stage).glob("*/*") if p.is_dir() and p.stat().st_mtime < limit]
     for p in victims:
@@ -164,12 +193,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_release)
     p = gsub.add_parser("collect", help="bring submissions into submitted/ (LMS zip or exchange)",
                         epilog="example: dataethics grade collect ps01 --from moodle --zip "
-                        "download.zip --mapping ids.csv")
+                        "download.zip --mapping ids.csv --worksheet worksheet.csv\n\n"
+                        "exit codes: 0 everything collected, nothing needs you; 1 collected, but "
+                        "the collect report (printed, and reports/collect-<assignment>.csv) has "
+                        "lines marked [needs you]; 2 an error, nothing collected",
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("assignment", help="assignment id, e.g. ps01")
     p.add_argument("--from", dest="source", choices=["moodle", "canvas", "exchange"], required=True,
                    help="where the submissions come from")
     p.add_argument("--zip", help="the LMS's 'download all submissions' zip")
-    p.add_argument("--mapping", help="CSV with columns lms_id,student_id")
+    p.add_argument("--mapping", help="CSV with columns lms_id,student_id (optional: name, section, "
+                   "email, sis_user_id, sis_login_id, group)")
+    p.add_argument("--worksheet", help="Moodle's grading worksheet (CSV) of this assignment: "
+                   "submission times, groups, and ID numbers when there is no --mapping")
+    p.add_argument("--timezone", help="time zone of the worksheet's dates and of --due-date, e.g. "
+                   "Europe/Paris (default: this computer's)")
+    p.add_argument("--due-date", help="set the assignment's due date in the gradebook first, e.g. "
+                   "'2026-03-14 23:59' (Canvas's LATE needs one)")
     p.add_argument("--exchange", help="exchange folder (default: nbgrader's Exchange.root)")
     common(p)
     p.set_defaults(func=_collect)
@@ -193,12 +233,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="folder of the report (default: <course>/reports)")
     common(p)
     p.set_defaults(func=_report)
-    p = gsub.add_parser("export", help="grades as CSV (nbgrader, moodle or canvas layout)")
-    p.add_argument("--format", choices=["nbgrader", "moodle", "canvas"], default="nbgrader",
-                   help="nbgrader's CSV, or the file Moodle or Canvas imports (default: nbgrader)")
+    p = gsub.add_parser("export", help="grades as CSV (nbgrader, Moodle worksheet or gradebook, Canvas)")
+    p.add_argument("--format", choices=["nbgrader", "moodle-worksheet", "moodle", "canvas"],
+                   default="nbgrader", help="nbgrader's CSV; Moodle's grading worksheet of one "
+                   "assignment; Moodle's gradebook import; Canvas's gradebook import "
+                   "(default: nbgrader)")
     p.add_argument("--out", default="grades.csv", help="CSV file to write (default: grades.csv)")
     p.add_argument("--pseudonymise", action="store_true", help="replace ids by a keyed hash")
     p.add_argument("--key-file", help="file holding the secret key (never commit it)")
+    p.add_argument("--mapping", help="CSV with columns lms_id,student_id (optional: name, section, "
+                   "sis_user_id, sis_login_id): only its students are written to LMS files")
+    p.add_argument("--template", help="the file downloaded from the LMS, filled in and written "
+                   "back: Moodle's grading worksheet or Canvas's gradebook export")
+    p.add_argument("--assignment", help="the assignment of a Moodle grading worksheet "
+                   "(needed when the gradebook holds several)")
+    p.add_argument("--lms-assignment", action="append", metavar="ID=NUMBER",
+                   help="the Canvas id of an assignment, e.g. ps01=4312 (repeat for several)")
+    p.add_argument("--timezone", help="time zone of the worksheet's dates, e.g. Europe/Paris "
+                   "(default: this computer's)")
     common(p)
     p.set_defaults(func=_export)
     p = gsub.add_parser("purge", help="delete submissions older than a retention period")

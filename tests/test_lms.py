@@ -1,0 +1,407 @@
+"""Moodle and Canvas as they really are: every download collects, every export imports.
+
+The fixtures are written from the LMSs' documented file naming (Moodle's
+``mod/assign`` download and offline grading worksheet, Canvas's submission
+zipper and gradebook importer): folder and flat Moodle downloads, with and
+without "Participant N" anonymity, Moodle groups, Canvas with ``LATE``,
+``-N`` re-uploads and anonymous ``anon_…`` ids, sub-folders, files that are not
+notebooks, unicode and spaces, and a student handing in both notebooks of a
+two-notebook assignment. Nothing here is autograded: grades are written into
+nbgrader's gradebook directly.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from dataethics.cli import main
+from dataethics.grading import course as course_cfg
+
+A = "ps00"
+NOTEBOOKS = ["ps00.ipynb", "extra.ipynb"]  # a two-notebook assignment
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("lms") / "course"
+    source = root / "source" / A
+    shutil.copytree(course_cfg.paths.assignments_dir() / "source" / A, source)
+    shutil.copy(source / "ps00.ipynb", source / "extra.ipynb")
+    course_cfg.generate_release(A, root)
+    return root
+
+
+@pytest.fixture
+def course(released: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(released, tmp_path / "course"))
+
+
+def _nb(marker: str) -> bytes:
+    return nbformat.writes(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(marker)])).encode()
+
+
+def _zip(path: Path, files: dict[str, bytes | str]) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in files.items():
+            zf.writestr(name, _nb(data) if name.endswith(".ipynb") and isinstance(data, str) else data)
+    return path
+
+
+def _inner_zip(files: dict[str, str]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return buffer.getvalue()
+
+
+def _mapping(tmp_path: Path, rows: str = "") -> Path:
+    path = tmp_path / "ids.csv"
+    path.write_text("lms_id,student_id,name,section\nParticipant 4211,ada,Ada Lovelace,A\n"
+                    "4212,bob,Bob Öz,B\n4213,zoe,Zoé Fernández,A\n" + rows, encoding="utf-8")
+    return path
+
+
+def _marker(course: Path, student: str, name: str = "ps00.ipynb") -> str:
+    return nbformat.read(course / "submitted" / student / A / name, as_version=4).cells[0].source
+
+
+def _collect(course: Path, archive: Path, lms: str, *extra: str) -> int:
+    return main(["grade", "collect", A, "--from", lms, "--zip", str(archive), "--course", str(course),
+                 *extra])
+
+
+def _report(course: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader((course / "reports" / f"collect-{A}.csv").open(encoding="utf-8")))
+
+
+def _students(course: Path) -> set[str]:
+    return {p.parent.name for p in (course / "submitted").glob(f"*/{A}")}
+
+
+WORKSHEET_HEADER = ["Identifier", "Full name", "Email address", "Status", "Group", "Grade",
+                    "Maximum Grade", "Grade can be changed", "Last modified (submission)",
+                    "Last modified (grade)", "Feedback comments"]
+
+
+def _worksheet(tmp_path: Path, rows: list[list[str]], bom: bool = True) -> Path:
+    path = tmp_path / "Grades-DEM101-Problem set 0-1234.csv"
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(WORKSHEET_HEADER)
+    writer.writerows(rows)
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + buffer.getvalue().encode())
+    return path
+
+
+def _sheet_row(pid: str, name: str, group: str = "", submitted: str = "-", grade: str = "",
+               graded: str = "-", feedback: str = "") -> list[str]:
+    return [f"Participant {pid}", name, f"{pid}@example.org", "Submitted for grading", group, grade,
+            "100.00", "Yes", submitted, graded, feedback]
+
+
+# --- collect: Moodle ----------------------------------------------------------------------------
+
+def test_moodle_folder_download_keeps_every_file_and_puts_unmapped_ids_aside(
+        course: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    archive = _zip(tmp_path / "DEM101-Problem set 0-1234.zip", {
+        "Ada Lovelace_4211_assignsubmission_file/ps00.ipynb": "ada's work",
+        "Ada Lovelace_4211_assignsubmission_file/extra.ipynb": "ada's second notebook",
+        "Ada Lovelace_4211_assignsubmission_file/data/my results.csv": "a,b\n1,2\n",
+        "Ada Lovelace_4211_assignsubmission_file/plots/figure 1.png": b"\x89PNG fake",
+        "Ada Lovelace_4211_assignsubmission_onlinetext/onlinetext.html": "<p>notes</p>",
+        "Bob Öz_4212_assignsubmission_file_/ps00.ipynb": "bob's work",  # Moodle before 4.1
+        "Zoé Fernández_4213_assignsubmission_file/ps00.ipynb": "zoé's work",
+        "Eve Mallory_4299_assignsubmission_file/ps00.ipynb": "eve's work",
+        "__MACOSX/._ps00.ipynb": "junk",
+    })
+    assert _collect(course, archive, "moodle", "--mapping", str(_mapping(tmp_path))) == 1
+    out = capsys.readouterr().out
+    assert "[needs you]" in out and "4299" in out
+    assert _students(course) == {"ada", "bob", "zoe"}
+    assert (_marker(course, "ada"), _marker(course, "ada", "extra.ipynb")) == \
+        ("ada's work", "ada's second notebook")
+    ada = course / "submitted" / "ada" / A
+    assert (ada / "data" / "my results.csv").read_text() == "a,b\n1,2\n"
+    assert (ada / "plots" / "figure 1.png").read_bytes() == b"\x89PNG fake"
+    assert (ada / "onlinetext.html").is_file()
+    assert _marker(course, "bob") == "bob's work" and _marker(course, "zoe") == "zoé's work"
+    # the unmapped submission is aside, listed, and needs the instructor
+    assert (course / "lms-aside" / A / "4299" / "ps00.ipynb").is_file()
+    assert not (course / "submitted" / "4299").exists()
+    lines = _report(course)
+    assert any("4299" in r["reason"] and r["needs_instructor"] == "yes" for r in lines)
+    assert any(r["file"].startswith("__MACOSX") and r["needs_instructor"] == "no" for r in lines)
+    assert not (course / "downloaded" / A).exists()  # no second copy of names and files is kept
+
+
+def test_moodle_flat_download_and_anonymous_participants(course: Path, tmp_path: Path) -> None:
+    archive = _zip(tmp_path / "flat.zip", {
+        "Ada Lovelace_4211_assignsubmission_file_ps00.ipynb": "ada flat",
+        "Ada Lovelace_4211_assignsubmission_file_my data.csv": "x\n",
+        "Participant_4212_assignsubmission_file_ps00.ipynb": "bob, blind",  # mapped: bob
+        "Participant_4214_assignsubmission_file_ps00.ipynb": "someone, blind",  # not mapped
+    })
+    assert _collect(course, archive, "moodle", "--mapping", str(_mapping(tmp_path))) == 0
+    assert _marker(course, "ada") == "ada flat"
+    assert (course / "submitted" / "ada" / A / "my data.csv").read_text() == "x\n"
+    assert _marker(course, "bob") == "bob, blind"
+    # an anonymous participant nobody has named yet stays anonymous, and is graded
+    assert _marker(course, "participant-4214") == "someone, blind"
+    # blind marking in folders too, without any mapping
+    archive = _zip(tmp_path / "blind.zip", {"Participant_4215_assignsubmission_file/ps00.ipynb": "x"})
+    assert _collect(course, archive, "moodle") == 0
+    assert _marker(course, "participant-4215") == "x"
+
+
+def test_moodle_group_submission_goes_to_every_member(course: Path, tmp_path: Path) -> None:
+    archive = _zip(tmp_path / "groups.zip", {
+        "Team Rocket_17_assignsubmission_file/ps00.ipynb": "the team's work",
+        "Team Rocket_17_assignsubmission_file/data/shared.csv": "1\n",
+        "Default group_assignsubmission_file/ps00.ipynb": "a student in no group",
+    })
+    # without knowing the groups, nothing is misattributed: it is put aside
+    assert _collect(course, archive, "moodle", "--mapping", str(_mapping(tmp_path))) == 1
+    assert not _students(course) and (course / "lms-aside" / A).is_dir()
+    sheet = _worksheet(tmp_path, [
+        _sheet_row("4211", "Ada Lovelace", "Team Rocket", "Friday, 14 March 2025, 2:05 PM"),
+        _sheet_row("4212", "Bob Öz", "Team Rocket", "Friday, 14 March 2025, 2:05 PM"),
+        _sheet_row("4213", "Zoé Fernández", "Default group", "Thursday, 13 March 2025, 9:00 AM"),
+    ])
+    assert _collect(course, archive, "moodle", "--mapping", str(_mapping(tmp_path)),
+                    "--worksheet", str(sheet), "--timezone", "Europe/Paris") == 0
+    assert _students(course) == {"ada", "bob", "zoe"}
+    assert _marker(course, "ada") == _marker(course, "bob") == "the team's work"
+    assert (course / "submitted" / "bob" / A / "data" / "shared.csv").is_file()
+    assert _marker(course, "zoe") == "a student in no group"
+    assert not (course / "submitted" / "17").exists()  # the group id is nobody's student id
+    # the same groups from the mapping's group column
+    mapping = tmp_path / "groups.csv"
+    mapping.write_text("lms_id,student_id,group\n4211,ada,Team_Rocket\n4212,bob,Team Rocket\n")
+    shutil.rmtree(course / "submitted")
+    assert _collect(course, archive, "moodle", "--mapping", str(mapping)) == 1  # Default group unknown
+    assert _students(course) == {"ada", "bob"}
+
+
+def test_moodle_worksheet_times_reach_timestamp_txt_and_flag_late_work(
+        course: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from nbgrader.utils import parse_utc
+
+    archive = _zip(tmp_path / "dl.zip", {
+        "Ada Lovelace_4211_assignsubmission_file/ps00.ipynb": "ada",
+        "Bob Öz_4212_assignsubmission_file/ps00.ipynb": "bob",
+    })
+    sheet = _worksheet(tmp_path, [
+        _sheet_row("4211", "Ada Lovelace", submitted="Friday, 14 March 2025, 2:05 PM"),
+        _sheet_row("4212", "Bob Öz", submitted="Wednesday, 12 March 2025, 11:30 AM"),
+    ], bom=False)
+    assert _collect(course, archive, "moodle", "--mapping", str(_mapping(tmp_path)), "--worksheet",
+                    str(sheet), "--timezone", "Europe/Paris", "--due-date", "2025-03-13 23:59") == 0
+    assert "late: ada" in capsys.readouterr().out
+    stamp = (course / "submitted" / "ada" / A / "timestamp.txt").read_text()
+    assert parse_utc(stamp).isoformat() == "2025-03-14T13:05:00"  # UTC; Paris is UTC+1 in March
+    # nbgrader's gradebook now knows the due date: the autograder's lateness check follows it
+    from nbgrader.api import Gradebook
+
+    from dataethics.grading import quiet_gradebook_notices
+
+    quiet_gradebook_notices()
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        gb.update_or_create_student("ada")
+        sub = gb.update_or_create_submission(A, "ada", timestamp=parse_utc(stamp))
+        assert sub.total_seconds_late == 14 * 3600 + 6 * 60  # due 22:59 UTC, in 13:05 UTC next day
+    # the worksheet's ID number column is a mapping when none is given
+    sheet = tmp_path / "ids-sheet.csv"
+    sheet.write_text("Identifier,Full name,ID number,Grade,Last modified (submission),"
+                     "Last modified (grade)\nParticipant 4211,Ada Lovelace,s-ada,,-,-\n", encoding="utf-8")
+    shutil.rmtree(course / "submitted")
+    assert _collect(course, archive, "moodle", "--worksheet", str(sheet)) == 1  # 4212 has no ID number
+    assert _students(course) == {"s-ada"}
+
+
+# --- collect: Canvas ----------------------------------------------------------------------------
+
+def test_canvas_download_late_resubmissions_anonymous_zip_and_unicode(
+        course: Path, tmp_path: Path) -> None:
+    from nbgrader.utils import parse_utc
+
+    archive = _zip(tmp_path / "DEM101-problem-set-0 submissions.zip", {
+        "lovelaceada_4211_900001_ps00.ipynb": "ada, first try",
+        "lovelaceada_4211_900005_ps00-1.ipynb": "ada, second try",
+        "lovelaceada_4211_900006_extra.ipynb": "ada's second notebook",
+        "lovelaceada_4211_900007_my data.csv": "1,2\n",
+        "lovelaceada_4211_900010_lab.ipynb": "lab, old",
+        "lovelaceada_4211_900011_lab-2.ipynb": "lab, new",
+        "ozbob_LATE_4212_900002_ps00.ipynb": "bob, late",
+        "ozbob_LATE_4212_900008_extra work.zip": _inner_zip({"plots/fig 1.png": "png"}),
+        "fernándezzoé_4213_900003_ps00.ipynb": "zoé",
+        "anon_x7Yq2_900004_ps00.ipynb": "anonymous work",
+        "LATE_anon_Q2mbZ_900009_ps00.ipynb": "anonymous and late",
+    })
+    assert _collect(course, archive, "canvas", "--mapping", str(_mapping(tmp_path)),
+                    "--due-date", "2026-03-14 23:59", "--timezone", "UTC") == 0
+    assert _students(course) == {"ada", "bob", "zoe", "anon_x7Yq2", "anon_Q2mbZ"}
+    assert _marker(course, "ada") == "ada, second try"  # the latest upload wins
+    assert _marker(course, "ada", "lab.ipynb") == "lab, new"
+    assert _marker(course, "ada", "extra.ipynb") == "ada's second notebook"
+    assert (course / "submitted" / "ada" / A / "my data.csv").read_text() == "1,2\n"
+    assert not (course / "submitted" / "ada" / A / "ps00-1.ipynb").exists()
+    assert (course / "submitted" / "bob" / A / "plots" / "fig 1.png").read_text() == "png"
+    assert _marker(course, "zoe") == "zoé" and _marker(course, "anon_x7Yq2") == "anonymous work"
+    stamp = parse_utc((course / "submitted" / "bob" / A / "timestamp.txt").read_text())
+    assert stamp.isoformat() == "2026-03-14T23:59:01"  # UTC, one second past the due date
+    assert (course / "submitted" / "anon_Q2mbZ" / A / "timestamp.txt").is_file()
+    assert not (course / "submitted" / "ada" / A / "timestamp.txt").exists()
+    lines = _report(course)
+    older = [r for r in lines if "older upload" in r["reason"]]
+    assert {r["file"] for r in older} == {"lovelaceada_4211_900001_ps00.ipynb",
+                                          "lovelaceada_4211_900010_lab.ipynb"}
+
+
+def test_canvas_late_without_a_due_date_needs_the_instructor(course: Path, tmp_path: Path) -> None:
+    archive = _zip(tmp_path / "late.zip", {"ozbob_LATE_4212_900002_ps00.ipynb": "bob, late",
+                                           "readme.txt": "not from Canvas"})
+    assert _collect(course, archive, "canvas", "--mapping", str(_mapping(tmp_path))) == 1
+    lines = _report(course)
+    assert any("due date" in r["reason"] and r["needs_instructor"] == "yes" for r in lines)
+    assert any(r["file"] == "readme.txt" and r["needs_instructor"] == "yes" for r in lines)
+    assert _marker(course, "bob") == "bob, late"
+
+
+@pytest.mark.parametrize("args", [["--worksheet", "nope.csv"], ["--timezone", "Mars/Olympus"],
+                                  ["--due-date", "next blue moon"]])
+def test_bad_collect_options_are_one_line_errors(course: Path, tmp_path: Path, args: list[str],
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    archive = _zip(tmp_path / "x.zip", {"Ada Lovelace_4211_assignsubmission_file/ps00.ipynb": "x"})
+    assert _collect(course, archive, "moodle", *args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:"), err
+
+
+# --- exports ------------------------------------------------------------------------------------
+
+@pytest.fixture
+def graded(course: Path) -> Path:
+    """A gradebook with ada (late, 3 points of penalty), bob, eve (not in the mapping) and an
+    anonymous participant; scores are written straight into nbgrader's gradebook."""
+    from nbgrader.api import Gradebook
+
+    from dataethics.grading import quiet_gradebook_notices
+
+    quiet_gradebook_notices()
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        for student in ("ada", "bob", "eve", "participant-4214"):
+            gb.update_or_create_student(student)
+            gb.add_submission(A, student)
+        for student, points in (("ada", 7.0), ("bob", 2.0), ("eve", 5.0), ("participant-4214", 4.0)):
+            sub = gb.find_submission(A, student)
+            grades = [g for nb in sub.notebooks for g in nb.grades if g.cell_type == "code"]
+            for g in grades:
+                g.auto_score = 0.0
+            grades[0].auto_score = points
+            if student == "ada":
+                sub.notebooks[0].late_submission_penalty = 3.0
+        gb.db.commit()
+        max_score = gb.find_assignment(A).max_score
+    (course / "max.txt").write_text(str(max_score))
+    return course
+
+
+def _export(course: Path, fmt: str, out: Path, *extra: str) -> int:
+    return main(["grade", "export", "--course", str(course), "--format", fmt, "--out", str(out), *extra])
+
+
+def test_every_export_applies_the_late_penalty_like_nbgrader(graded: Path, tmp_path: Path) -> None:
+    ids = str(_mapping(tmp_path))
+    assert _export(graded, "nbgrader", tmp_path / "n.csv") == 0
+    nbg = {r["student_id"]: r for r in csv.DictReader((tmp_path / "n.csv").open())}
+    assert float(nbg["ada"]["raw_score"]) == 7 and float(nbg["ada"]["score"]) == 4.0
+    assert _export(graded, "moodle", tmp_path / "m.csv", "--mapping", ids) == 0
+    moodle_rows = {r["ID number"]: float(r[A]) for r in csv.DictReader((tmp_path / "m.csv").open())}
+    assert moodle_rows == {"ada": 4.0, "bob": 2.0}  # eve and the anonymous one are not in the mapping
+    assert _export(graded, "canvas", tmp_path / "c.csv", "--mapping", ids,
+                   "--lms-assignment", f"{A}=4312") == 0
+    rows = list(csv.reader((tmp_path / "c.csv").open(encoding="utf-8")))
+    assert rows[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", f"{A} (4312)"]
+    assert rows[1][0] == "Points Possible" and float(rows[1][5]) == float((graded / "max.txt").read_text())
+    body = {r[1]: r for r in rows[2:]}
+    assert set(body) == {"4211", "4212"}
+    assert body["4211"][0] == "Ada Lovelace" and float(body["4211"][5]) == 4.0 and body["4211"][4] == "A"
+    assert body["4212"][2] == "bob"  # SIS User ID: the course's student id
+    sheet = tmp_path / "w.csv"
+    assert _export(graded, "moodle-worksheet", sheet, "--mapping", ids) == 0
+    written = {r["Identifier"]: r for r in csv.DictReader(sheet.open(encoding="utf-8"))}
+    assert float(written["Participant 4211"]["Grade"]) == 4.0
+
+
+def test_moodle_worksheet_round_trip(graded: Path, tmp_path: Path) -> None:
+    ids = str(_mapping(tmp_path))
+    downloaded = _worksheet(tmp_path, [
+        _sheet_row("4212", "Bob Öz", graded="Monday, 10 March 2025, 9:00 AM", grade="55.00",
+                   feedback="Good start.\nSee me about q3."),
+        _sheet_row("4211", "Ada Lovelace"),
+        _sheet_row("4214", ""),  # anonymous participant, collected as participant-4214
+        _sheet_row("4299", "Eve Mallory", grade=""),  # not ours
+    ])
+    out = tmp_path / "upload.csv"
+    assert _export(graded, "moodle-worksheet", out, "--mapping", ids, "--template", str(downloaded),
+                   "--assignment", A, "--timezone", "Europe/Paris") == 0
+    raw = out.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # as Moodle wrote it
+    back = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
+    original = list(csv.DictReader(io.StringIO(downloaded.read_bytes().decode("utf-8-sig"), newline="")))
+    assert list(back[0]) == WORKSHEET_HEADER
+    assert [r["Identifier"] for r in back] == [r["Identifier"] for r in original]
+    max_score = float((graded / "max.txt").read_text())
+    by_id = {r["Identifier"]: r for r in back}
+    assert by_id["Participant 4211"]["Grade"] == f"{4.0 / max_score * 100:.2f}"  # scaled to 100
+    assert by_id["Participant 4212"]["Grade"] == f"{2.0 / max_score * 100:.2f}"
+    assert by_id["Participant 4214"]["Grade"] == f"{4.0 / max_score * 100:.2f}"
+    assert by_id["Participant 4299"] == {**original[3]}  # untouched
+    assert by_id["Participant 4212"]["Feedback comments"] == "Good start.\nSee me about q3."
+    assert by_id["Participant 4212"]["Last modified (grade)"] == "Monday, 10 March 2025, 9:00 AM"
+    assert by_id["Participant 4211"]["Last modified (grade)"] != "-"  # or Moodle would skip the row
+    # the written file reads back as a worksheet, and pseudonymisation still works
+    from dataethics.grading.lms import moodle
+
+    assert moodle.read_worksheet(out).columns == WORKSHEET_HEADER
+    key = tmp_path / "key"
+    key.write_text("secret")
+    assert _export(graded, "moodle-worksheet", tmp_path / "p.csv", "--mapping", ids, "--template",
+                   str(downloaded), "--pseudonymise", "--key-file", str(key)) == 0
+    text = (tmp_path / "p.csv").read_text(encoding="utf-8-sig")
+    assert "Ada Lovelace" not in text and "4211@example.org" not in text
+
+
+def test_canvas_gradebook_export_is_filled_in_place(graded: Path, tmp_path: Path) -> None:
+    template = tmp_path / "2026-03-20T1200_Grades-DEM101.csv"
+    template.write_text(
+        "Student,ID,SIS User ID,SIS Login ID,Section,Problem set 0 (4312),Quiz 1 (4313),"
+        "Current Score,Final Score\n"
+        "    Points Possible,,,,,50.00,10.00,(read only),(read only)\n"
+        '"Lovelace, Ada",4211,S-0001,ada@uni.example,A,,8.00,80.00,80.00\n'
+        '"Öz, Bob",4212,S-0002,bob@uni.example,B,,,0.00,0.00\n'
+        '"Stranger, Sam",4400,S-0400,sam@uni.example,B,,,0.00,0.00\n', encoding="utf-8")
+    ids = str(_mapping(tmp_path))
+    out = tmp_path / "canvas-import.csv"
+    assert _export(graded, "canvas", out, "--mapping", ids, "--template", str(template),
+                   "--lms-assignment", f"{A}=4312") == 0
+    rows = list(csv.reader(out.open(encoding="utf-8")))
+    original = list(csv.reader(template.open(encoding="utf-8")))
+    assert rows[0] == original[0] and rows[1] == original[1] and len(rows) == len(original)
+    max_score = float((graded / "max.txt").read_text())
+    assert float(rows[2][5]) == round(4.0 / max_score * 50, 2) and rows[2][6] == "8.00"
+    assert float(rows[3][5]) == round(2.0 / max_score * 50, 2)
+    assert rows[4] == original[4]  # not ours: untouched
+    # without the Canvas id, a column whose title starts with the assignment id is the one
+    template.write_text(template.read_text(encoding="utf-8").replace("Problem set 0 (4312)",
+                                                                     "ps00 Consent (4312)"))
+    assert _export(graded, "canvas", out, "--mapping", ids, "--template", str(template)) == 0
+    assert float(list(csv.reader(out.open(encoding="utf-8")))[2][5]) == round(4.0 / max_score * 50, 2)
