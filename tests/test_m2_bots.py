@@ -65,3 +65,11 @@ def test_generator_gives_fresh_but_similar_traffic() -> None:
     fresh = get("bots_sessions").builder(4000, np.random.default_rng(5), 0)
     assert 1 - (fresh["traffic_type"] == "human").mean() == pytest.approx(0.51, abs=0.03)
     assert not fresh["session_id"].duplicated().any()
+
+
+def test_audit_is_a_random_sample_of_the_truth(sessions: pd.DataFrame) -> None:
+    audit = load("bots_audit")
+    assert len(audit) == 5000 and audit["session_id"].is_unique
+    truth = sessions.set_index("session_id").loc[audit["session_id"], "invalid"]
+    assert (truth.to_numpy() == audit["invalid"].to_numpy()).all(), "the audit disagrees with the truth"
+    assert audit["invalid"].mean() == pytest.approx(sessions["invalid"].mean(), abs=0.03)
