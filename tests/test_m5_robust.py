@@ -1,0 +1,147 @@
+"""Module 5: the planted shocks, the hidden truth, the checklist audit, and the module's shared formats."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pandas as pd
+import pytest
+from nbclient import NotebookClient
+
+from dataethics import checklist, paths
+from dataethics.data import get, load, load_labels
+from dataethics.data.robust import CHANNELS, adstock, event_mask, saturation
+
+ROOT = paths.repo_root()
+
+
+@pytest.fixture(scope="module")
+def panel() -> pd.DataFrame:
+    return load("robust_weekly").merge(load_labels("robust_weekly"), on="row_id")
+
+
+def _per_euro(frame: pd.DataFrame, col: str) -> float:
+    return float(frame[col].sum() / frame["spend_eur"].sum())
+
+
+def test_platforms_claim_more_than_the_firm_sees(panel: pd.DataFrame) -> None:
+    by = panel.groupby("channel", observed=True)[["platform_revenue_eur", "own_revenue_eur"]].sum()
+    ratio = by["platform_revenue_eur"] / by["own_revenue_eur"]
+    assert (ratio > 1.2).all() and ratio["video_ads"] == ratio.max()
+
+
+def test_each_shock_shows_in_the_data(panel: pd.DataFrame) -> None:
+    video = panel[panel["channel"] == "video_ads"]
+    assert _per_euro(video[video["bot_wave"]], "clicks") > 2.5 * _per_euro(
+        video[~video["bot_wave"] & ~video["crisis"]], "clicks")
+    social = panel[panel["channel"] == "social_ads"]
+    after, before = social[social["algorithm_change"]], social[social["week"].dt.year == 2020]
+    assert _per_euro(after, "impressions") == pytest.approx(0.5 * _per_euro(before, "impressions"), rel=0.1)
+    events = panel[(panel["channel"] == "events") & panel["crisis"]]
+    assert events["own_revenue_eur"].sum() == 0
+    email = panel[panel["channel"] == "email"]
+    assert email.loc[email["crisis"], "true_revenue_eur"].mean() > email.loc[
+        ~email["crisis"] & (email["week"].dt.year == 2020), "true_revenue_eur"].mean()
+
+
+def test_the_truth_is_the_curve_that_generated_the_data(panel: pd.DataFrame) -> None:
+    for c in CHANNELS:
+        rows = panel[(panel["channel"] == c) & ~panel["crisis"] & ~panel["algorithm_change"]
+                     & ~panel["bot_wave"] & ~panel["cpm_spike"] & (panel["week"].dt.year == 2019)]
+        d, h, v = rows[["true_decay", "true_half_eur", "true_vmax_eur"]].iloc[0]
+        stock = adstock(panel.loc[panel["channel"] == c, "spend_eur"].to_numpy(), d)[: len(rows)]
+        ratio = rows["true_revenue_eur"].to_numpy() / saturation(stock, v, h)
+        assert np.exp(np.abs(np.log(ratio))).max() < 1.25, c  # 5 % noise only
+
+
+def test_other_seeds_draw_other_truths_and_no_label_leaks() -> None:
+    ds = get("robust_weekly")
+    a = ds.builder(ds.rows, np.random.default_rng(1), 0)
+    b = ds.builder(ds.rows, np.random.default_rng(2), 0)
+    assert not np.allclose(a.groupby("channel", observed=True)["true_half_eur"].first(),
+                           b.groupby("channel", observed=True)["true_half_eur"].first())
+    student = pd.read_csv(ROOT / "assignments" / "source" / "ps05" / "data" / "robust_weekly.csv")
+    assert not {c.name for c in ds.labels} & set(student.columns)
+    assert event_mask("crisis").sum() == 12
+
+
+def test_checklist_audit_needs_every_item_and_keeps_old_api() -> None:
+    assert [i.code for i in checklist.items_for("m5")] == ["C2", "E1", "E2", "F1"]
+    assert len(checklist.as_frame()) == len(checklist.CHECKLIST)
+    answers = {i.code: ("ok", "checked on the data") for i in checklist.CHECKLIST}
+    report = checklist.audit(answers)
+    assert list(report.columns) == ["stage", "question", "status", "evidence"]
+    assert list(report.index) == [i.code for i in checklist.CHECKLIST]
+    for bad, message in [({**answers, "Z9": ("ok", "x")}, "unknown"),
+                         ({**answers, "B1": ("fine", "x")}, "not one of"),
+                         ({**answers, "B1": ("issue", "  ")}, "evidence"),
+                         ({**answers, "B1": "issue"}, "pair"),
+                         ({k: v for k, v in answers.items() if k != "F1"}, "skips F1")]:
+        with pytest.raises(ValueError, match=message):
+            checklist.audit(bad)
+
+
+# --- the shared formats (objectives map, key figures, datasheet figures) for this module ---
+
+def _table(text: str, heading: str) -> list[list[str]]:
+    section = text.split(heading, 1)[1].split("\n## ", 1)[0]
+    rows = [[c.strip() for c in ln.strip().strip("|").split("|")] for ln in section.splitlines()
+            if ln.startswith("|")]
+    return [r for r in rows[2:] if r]
+
+
+def _matches(got: object, written: str) -> bool:
+    decimals = len(written.split(".")[1]) if "." in written else 0
+    return math.isclose(round(float(got), decimals), float(written), abs_tol=10 ** -decimals / 2)
+
+
+@pytest.mark.parametrize("name", ["robust_weekly", "robust_sales"])
+def test_datasheet_figures_match_the_data(name: str) -> None:
+    text = (ROOT / "datasets" / "datasheets" / f"{name}.md").read_text(encoding="utf-8")
+    rows = _table(text, "## Figures checked against the data")
+    df = load(name)
+    assert rows[0][1] == "`len(df)`"
+    for figure, expr, value in rows:
+        assert _matches(eval(expr.strip("`"), {"df": df, "pd": pd, "np": np}), value), figure
+
+
+ASSIGNMENTS = {"ps05": "05-robust-marketing.ipynb"}
+
+
+@pytest.mark.parametrize("assignment", sorted(ASSIGNMENTS))
+def test_objectives_map_to_graded_items(assignment: str) -> None:
+    lesson = nbformat.read(ROOT / "course" / ASSIGNMENTS[assignment], as_version=4)
+    box = next(c.source for c in lesson.cells if "Learning objectives" in c.source)
+    objectives = re.findall(r"\*\*(O\d)\*\*", box)
+    notes = (ROOT / "assignments" / "instructor" / f"{assignment}.md").read_text(encoding="utf-8")
+    rows = _table(notes, "## Objectives → graded items")
+    assert [r[0].split()[0] for r in rows] == objectives == [f"O{i}" for i in range(1, len(rows) + 1)]
+    nb = nbformat.read(ROOT / "assignments" / "source" / assignment / f"{assignment}.ipynb", 4)
+    graded = {c.metadata["nbgrader"]["grade_id"] for c in nb.cells
+              if c.metadata.get("nbgrader", {}).get("points", 0) > 0}
+    mapped = {gid for r in rows for gid in re.findall(r"`([^`]+)`", r[1])}
+    assert mapped <= graded and graded <= mapped, (graded - mapped, mapped - graded)
+
+
+@pytest.mark.parametrize("assignment", sorted(ASSIGNMENTS))
+def test_key_figures_are_recomputed_from_the_solution(assignment: str, tmp_path: Path) -> None:
+    folder = ROOT / "assignments" / "source" / assignment
+    notes = (ROOT / "assignments" / "instructor" / f"{assignment}.md").read_text(encoding="utf-8")
+    rows = _table(notes, "## Key figures (recomputed by the tests)")
+    nb = nbformat.read(folder / f"{assignment}.ipynb", as_version=4)
+    probe = "import json as _j\nprint(_j.dumps([float(" + "), float(".join(
+        r[1].strip("`") for r in rows) + ")]))"
+    nb.cells.append(nbformat.v4.new_code_cell(probe))
+    NotebookClient(nb, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(folder)}}).execute()
+    import json
+
+    values = json.loads(nb.cells[-1].outputs[0]["text"])
+    for (figure, _, written), got in zip(rows, values, strict=True):
+        assert _matches(got, written), f"{figure}: notes say {written}, solution gives {got}"
+        assert written in notes.split("## Key figures")[0] + notes.split("## Answer key")[1], \
+            f"{figure}: the notes' prose should quote {written}"
