@@ -13,7 +13,7 @@ export JUPYTER_PLATFORM_DIRS := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lab test lint data data-check outputs bench grade-demo site lock clean
+.PHONY: help setup lab test lint data data-check outputs bench grade-demo site lock clean hub test-hub bench-hub
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -38,6 +38,22 @@ lab: setup ## set up, then open the course in JupyterLab (prints the URL)
 
 test: setup ## set up, then run the whole test suite (lint, data, notebooks, grading, site, browser)
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+PROXY := grader/hub/node_modules/.installed
+$(PROXY): grader/hub/package.json grader/hub/package-lock.json
+	@node -e 'process.exit(+process.versions.node.split(".")[0] < 20)' 2>/dev/null || \
+	  { echo "error: the hub's proxy needs Node.js 20 or newer and npm (apt-get install nodejs npm)"; exit 1; }
+	npm ci --prefix grader/hub --no-audit --no-fund --loglevel=error
+	@touch $@
+
+hub: setup $(PROXY) ## start the course's JupyterHub (as root; HUB_ARGS="--students ada,bob"): grader/README.md
+	$(BIN)/dataethics hub up $(HUB_ARGS)
+
+test-hub: setup $(PROXY) ## the classroom on JupyterHub end to end in Chromium, 30-student rush, faults (root)
+	$(BIN)/python -m pytest tests/test_hub.py -m hub $(PYTEST_ARGS)
+
+bench-hub: setup $(PROXY) ## 30 student servers: start time, submission rush, hub and server memory (root)
+	$(BIN)/dataethics hub bench
 
 lint: setup ## ruff on code and notebooks
 	$(BIN)/ruff check .

@@ -19,7 +19,18 @@ import errno
 import os
 import secrets
 import shutil
-from stat import S_IRGRP, S_IROTH, S_IRUSR, S_IRWXG, S_IRWXO, S_IRWXU, S_IWUSR, S_IXGRP, S_IXOTH
+from stat import (
+    S_IRGRP,
+    S_IROTH,
+    S_IRUSR,
+    S_IRWXG,
+    S_IRWXO,
+    S_IRWXU,
+    S_ISGID,
+    S_IWUSR,
+    S_IXGRP,
+    S_IXOTH,
+)
 
 from nbgrader.exchange import ExchangeError
 from nbgrader.exchange.default import ExchangeSubmit
@@ -45,7 +56,16 @@ def explain(exc: OSError, assignment: str) -> str:
 
 
 class SafeExchangeSubmit(ExchangeSubmit):
-    """nbgrader's submit, made atomic: the exchange gets the whole submission or nothing."""
+    """nbgrader's submit, made atomic: the exchange gets the whole submission or nothing.
+
+    Where ``inbound`` is set-group-id (nbgrader's release makes it so), a submission takes the
+    instructor's group and is readable by that group only; nbgrader's default leaves it
+    world-readable, hidden only by its unguessable name.
+    """
+
+    def _instructor_group(self, folder: str) -> bool:
+        inbound = os.stat(self.inbound_path)
+        return bool(inbound.st_mode & S_ISGID) and os.stat(folder).st_gid not in (os.getgid(), 0)
 
     def copy_files(self) -> None:
         """Copy to a hidden staging folder, then rename it into place; clean up on failure."""
@@ -62,9 +82,15 @@ class SafeExchangeSubmit(ExchangeSubmit):
                     fh.write(text)
                     fh.flush()
                     os.fsync(fh.fileno())
-            self.set_perms(staging, fileperms=_FILE_MODE, dirperms=_DIR_MODE)
-            # as nbgrader does: the top folder is 0777 so the instructor can delete it later
-            os.chmod(staging, S_IRWXU | S_IRWXG | S_IRWXO)
+            if self._instructor_group(staging):
+                # only the instructor's group reads it, even someone who learns the folder's name
+                self.set_perms(staging, fileperms=S_IRUSR | S_IWUSR | S_IRGRP,
+                               dirperms=S_IRWXU | S_IRGRP | S_IXGRP)
+                os.chmod(staging, S_IRWXU | S_IRWXG)
+            else:
+                self.set_perms(staging, fileperms=_FILE_MODE, dirperms=_DIR_MODE)
+                # as nbgrader does: the top folder is 0777 so the instructor can delete it later
+                os.chmod(staging, S_IRWXU | S_IRWXG | S_IRWXO)
             os.rename(staging, dest)
         except OSError as exc:
             shutil.rmtree(staging, ignore_errors=True)

@@ -7,6 +7,7 @@ This module owns the running processes:
   stops it, and stops every class server it started;
 * :class:`Hub` also speaks JupyterHub's REST API as the course's admin service: start or
   stop a user's server, make a user's API token, list servers;
+* :func:`trial_hub` makes a throw-away hub (users, exchange, state) for tests and benchmarks;
 * :func:`add_parser` registers ``dataethics hub up|down|bench``; ``make hub`` is
   ``dataethics hub up``.
 """
@@ -14,11 +15,13 @@ This module owns the running processes:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +44,7 @@ class Hub:
         self.process: subprocess.Popen[bytes] | None = None
         self.http = requests.Session()
         self.log_path = Path(settings.state_dir) / "jupyterhub.log"
+        self.exchange_mount = False  # set by trial_hub when the exchange is its own tmpfs
 
     # -- process ---------------------------------------------------------------------------
     def start(self, timeout: float = 60) -> None:
@@ -297,3 +301,53 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = hsub.add_parser("bench", help="30 students: server start time, submission rush, memory (root)")
     p.add_argument("--students", type=int, default=30, help="size of the class (default: 30)")
     p.set_defaults(func=_bench)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def trial_hub(prefix: str, students: list[str], instructor: str = "teacher",
+              exchange_mb: int = 0) -> Iterator[Hub]:
+    """A throw-away hub for tests and benchmarks: everything in a new folder under /tmp.
+
+    User names are ``<prefix>-<name>``; the users, their homes, the exchange and the hub's
+    state are removed at the end, and every server is stopped. With ``exchange_mb`` the
+    exchange is a tmpfs of that size (so that a full or read-only exchange can be staged);
+    :attr:`Hub.exchange_mount` says whether that worked.
+    """
+    import shutil
+    import tempfile
+
+    accounts.require_root("a trial hub")
+    base = Path(tempfile.mkdtemp(prefix=f"dataethics-{prefix}-", dir="/tmp"))
+    os.chmod(base, 0o755)
+    exchange = base / "exchange"
+    exchange.mkdir()
+    mounted = False
+    if exchange_mb:
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={exchange_mb}m,mode=1777", "tmpfs",
+                                  str(exchange)], capture_output=True).returncode == 0
+    settings = HubSettings(instructor=f"{prefix}-{instructor}", students=[f"{prefix}-{s}" for s in students],
+                           port=_free_port(), hub_port=_free_port(), proxy_api_port=_free_port(),
+                           state_dir=str(base / "state"), exchange=str(exchange),
+                           home_base=str(base / "home"))
+    hub = Hub(settings)
+    hub.exchange_mount = mounted
+    try:
+        accounts.prepare(settings)
+        hub.start()
+        yield hub
+    finally:
+        with contextlib.suppress(Exception):
+            hub.stop_servers()
+        hub.stop()
+        accounts.teardown(settings, remove_users=True, remove_exchange=True)
+        if mounted:
+            subprocess.run(["umount", "-l", str(exchange)], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
