@@ -41,7 +41,7 @@ test: setup ## set up, then run the whole test suite (lint, data, notebooks, gra
 
 PROXY := grader/hub/node_modules/.installed
 $(PROXY): grader/hub/package.json grader/hub/package-lock.json
-	@node -e 'process.exit(+process.versions.node.split(".")[0] < 20)' 2>/dev/null || \
+	@node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' 2>/dev/null || \
 	  { echo "error: the hub's proxy needs Node.js 20 or newer and npm (apt-get install nodejs npm)"; exit 1; }
 	npm ci --prefix grader/hub --no-audit --no-fund --loglevel=error
 	@touch $@

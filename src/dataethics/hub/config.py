@@ -164,13 +164,17 @@ class HubSettings:
 
 
 # -- the role folders ---------------------------------------------------------------------------
-def _nbgrader_config(settings: HubSettings, role: str) -> str:
+def _nbgrader_config(settings: HubSettings, role: str, course_root: str | None = None) -> str:
     lines = ['"""nbgrader settings of the course hub (written by `dataethics hub`; do not edit)."""',
              "c = get_config()  # noqa: F821"]
     if role == INSTRUCTOR:
         # the course's own settings (stubs, time limits, feedback preprocessors), then this hub's
         lines.append(f"load_subconfig({str(Path(settings.repo) / 'nbgrader_config.py')!r})  # noqa: F821")
-        lines.append(f"c.CourseDirectory.root = {str(settings.course_root)!r}")
+        if course_root and course_root.startswith("~"):
+            lines.insert(1, "import os")
+            lines.append(f"c.CourseDirectory.root = os.path.expanduser({course_root!r})")
+        else:
+            lines.append(f"c.CourseDirectory.root = {course_root or str(settings.course_root)!r}")
         if settings.db_url:
             lines.append(f"c.CourseDirectory.db_url = {settings.db_url!r}")
     else:
@@ -181,8 +185,11 @@ def _nbgrader_config(settings: HubSettings, role: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def role_files(settings: HubSettings, role: str) -> dict[str, str]:
-    """The files of a role's Jupyter configuration folder, by relative path."""
+def role_files(settings: HubSettings, role: str, course_root: str | None = None) -> dict[str, str]:
+    """The files of a role's Jupyter configuration folder, by relative path.
+
+    ``course_root`` replaces the instructor's course folder (``~`` is expanded by each server).
+    """
     instructor = role == INSTRUCTOR
     extensions = {name: instructor for name in INSTRUCTOR_SERVER_EXTENSIONS}
     extensions.update({name: True for name in STUDENT_SERVER_EXTENSIONS})
@@ -192,7 +199,7 @@ def role_files(settings: HubSettings, role: str) -> dict[str, str]:
                          "check_for_updates_class": "jupyterlab.handlers.announcements.NeverCheckForUpdate"}}
     disabled = {} if instructor else {plugin: True for plugin in INSTRUCTOR_LAB_PLUGINS}
     return {
-        "nbgrader_config.py": _nbgrader_config(settings, role),
+        "nbgrader_config.py": _nbgrader_config(settings, role, course_root),
         "jupyter_server_config.json": json.dumps(server, indent=1),
         "labconfig/page_config.json": json.dumps({"disabledExtensions": disabled}, indent=1),
         "labconfig/default_setting_overrides.json": json.dumps(LAB_OVERRIDES, indent=1),

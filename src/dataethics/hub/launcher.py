@@ -262,6 +262,18 @@ def _down(args: argparse.Namespace) -> int:
     return 0
 
 
+def _role_config(args: argparse.Namespace) -> int:
+    from dataethics.hub.config import role_files
+
+    settings = HubSettings(exchange=args.exchange, db_url=args.db_url or "", repo=args.course_config_dir)
+    out = Path(args.out)
+    for rel, text in role_files(settings, args.role, course_root=args.course_root).items():
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out / rel).write_text(text, encoding="utf-8")
+    print(f"{args.role}'s Jupyter configuration written to {out} (put it on JUPYTER_CONFIG_PATH)")
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     from dataethics.hub.bench import bench
 
@@ -298,6 +310,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="also delete the Unix users the hub created, with their homes")
     p.add_argument("--remove-exchange", action="store_true", help="also delete the course's exchange folder")
     p.set_defaults(func=_down)
+    p = hsub.add_parser("role-config", help="write one role's Jupyter configuration (for images, TLJH, "
+                        "Zero to JupyterHub)")
+    p.add_argument("role", choices=["student", "instructor"])
+    p.add_argument("--out", required=True, help="folder to write (e.g. /etc/jupyter in an image)")
+    p.add_argument("--exchange", default=defaults["exchange"].default,
+                   help="nbgrader's exchange folder (default: /srv/nbgrader/exchange)")
+    p.add_argument("--course-root", default="~/dataethics", help="instructor's course folder "
+                   "(default: ~/dataethics, in each instructor's home)")
+    p.add_argument("--course-config-dir", default=str(paths.repo_root()),
+                   help="folder holding the course's nbgrader_config.py (default: this repository)")
+    p.add_argument("--db-url", help="the instructor's gradebook, e.g. postgresql://host/dataethics")
+    p.set_defaults(func=_role_config)
     p = hsub.add_parser("bench", help="30 students: server start time, submission rush, memory (root)")
     p.add_argument("--students", type=int, default=30, help="size of the class (default: 30)")
     p.set_defaults(func=_bench)
