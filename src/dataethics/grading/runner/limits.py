@@ -36,4 +36,5 @@ class Outcome:
     seconds: float = 0.0
     sandboxed: bool = False
     guard_seconds: float = 0.0  # time spent checking the kernel's machinery
+    kernel: str = ""            # how the kernel started: pre-warmed fork, or fresh (and why)
     executed: dict | None = None  # the executed notebook as JSON
