@@ -23,3 +23,6 @@ c.GenerateFeedback.preprocessors = [
 ]
 # Student data files travel with each released assignment.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback"]
+# Late work: nbgrader's late-submission plugin, which `dataethics grade autograde` applies to the
+# score. "none" only flags late work (the default); "zero" gives late work no points.
+c.LateSubmissionPlugin.penalty_method = "none"

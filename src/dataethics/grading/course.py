@@ -69,11 +69,29 @@ def existing_gradebook(root: Path, db_url: str | None = None) -> str:
     return url
 
 
+def _file_config(root: Path) -> Config:
+    """The course's own ``nbgrader_config.py`` (in ``root``; for the repository's course, beside it)."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    candidates = [Path(root) / "nbgrader_config.py"]
+    if Path(root).resolve() == paths.assignments_dir().resolve():
+        candidates.append(paths.assignments_dir().parent / "nbgrader_config.py")
+    for path in candidates:
+        if path.is_file():
+            return PyFileConfigLoader(path.name, str(path.parent)).load_config()
+    return Config()
+
+
 def course_config(root: Path, db_url: str | None = None) -> Config:
-    """Return an nbgrader config for a course folder ``root`` (gradebook inside it by default)."""
+    """Return an nbgrader config for a course folder ``root`` (gradebook inside it by default).
+
+    Settings of the course's ``nbgrader_config.py`` that this function does not set itself
+    apply too — for instance the late-submission plugin
+    (``c.LateSubmissionPlugin.penalty_method``), which autograde applies to the score.
+    """
     ensure_tools_on_path()
     quiet_gradebook_notices()
-    cfg = Config()
+    cfg = _file_config(root)
     cfg.CourseDirectory.root = str(root)
     cfg.CourseDirectory.course_id = "dataethics"
     cfg.CourseDirectory.db_url = gradebook_url(root, db_url)

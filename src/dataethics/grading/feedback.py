@@ -1,14 +1,12 @@
-"""Student feedback that never shows hidden tests, not even inside tracebacks.
+"""Student feedback that never shows hidden tests, nor anything produced while they ran.
 
 nbgrader's ``ClearHiddenTests`` removes the hidden-test region from a cell's
-*source*, but the cell's *outputs* were produced by running that region: when a
-hidden assert fails, IPython's traceback quotes the failing line and a few lines
-around it. :class:`ScrubHiddenTestOutputs` runs before ``ClearHiddenTests`` and
-
-* replaces the error of a hidden test that failed by its exception name and a
-  neutral message (no code, and no assertion message, which may hold expected
-  values);
-* removes from every other output any line that quotes hidden-test code.
+*source*, but the cell's *outputs* were produced by running that region: a
+traceback quotes the failing line, and a student's code can read the running
+cell (history, frames) and print it, encoded, then or in a later cell.
+:class:`ScrubHiddenTestOutputs` runs before ``ClearHiddenTests``: a test cell
+shows pass or fail and only text its visible source states; every cell that ran
+after hidden-test code entered the kernel shows no output at all.
 
 :func:`generate_feedback` runs nbgrader's own ``generate_feedback`` with these
 preprocessors, for one student or the whole class.
@@ -28,8 +26,6 @@ from dataethics.errors import DataethicsError
 BEGIN, END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 CELL_FRAME = re.compile(r"Cell In\s*\[\d*\],\s*line (\d+)")
-# an IPython traceback line: optional arrow, the line number, then the code
-CODE_LINE = re.compile(r"^\s*(?:-*>)?\s*\d+\s(.*)$")
 HIDDEN_FAILED = ("{ename}: a hidden test failed.\n"
                  "Hidden tests run your code on inputs you have not seen:\n"
                  "check the question's edge cases and try your answer on new data.")
@@ -56,60 +52,100 @@ def hidden_region(source: str) -> tuple[set[int], list[str]]:
     return numbers, code
 
 
-def _quotes_hidden(line: str, hidden: list[str]) -> bool:
-    """True when a traceback or output line quotes a hidden-test line."""
-    text = ANSI.sub("", line)
-    if BEGIN in text or END in text:
-        return True
-    match = CODE_LINE.match(text)
-    code = (match.group(1) if match else text).strip()
-    if not code:
-        return False
-    return any(code == h or (len(h) >= 12 and h in text) for h in hidden)
+AFTER_HIDDEN = ("[Outputs of this cell are not shown in the feedback: it ran after hidden tests. "
+                "Run your notebook to see them.]")
+TEST_FAILED = "This test cell failed."
+HIDDEN_NOTE = "This cell also has hidden tests: they run your code on inputs you have not seen."
+_SAFE_ENAMES = {"AssertionError", "ValueError", "TypeError", "NameError", "KeyError", "IndexError",
+                "AttributeError", "ZeroDivisionError", "NotImplementedError", "GradingError"}
 
 
-def _scrub_text(text: str, hidden: list[str]) -> str:
-    return "\n".join(ln for ln in text.split("\n") if not _quotes_hidden(ln, hidden))
+VISIBLE_FAILED = "A visible test of this cell failed: run the cell in your notebook to see why."
 
 
-def scrub_outputs(cell: NotebookNode) -> bool:
-    """Scrub hidden-test code out of one cell's outputs, in place; True if the cell has hidden tests."""
-    numbers, hidden = hidden_region(cell.get("source", ""))
-    if not numbers:
-        return False
-    for out in cell.get("outputs", []):
-        kind = out.get("output_type")
-        if kind == "error":
-            frames = [CELL_FRAME.search(ANSI.sub("", entry)) for entry in out.get("traceback", [])]
-            first = next((int(m.group(1)) for m in frames if m), None)
-            if first is None or first in numbers:
-                out["traceback"] = [HIDDEN_FAILED.format(ename=out.get("ename", "Error"))]
-                out["evalue"] = ""
-            else:
-                out["traceback"] = [_scrub_text(t, hidden) for t in out.get("traceback", [])]
-                out["evalue"] = _scrub_text(out.get("evalue", ""), hidden)
-        elif kind == "stream":
-            out["text"] = _scrub_text(out.get("text", ""), hidden)
-        elif kind in ("display_data", "execute_result"):
-            data = out.get("data", {})
-            for mime in list(data):
-                if mime.startswith("text/") and isinstance(data[mime], str):
-                    data[mime] = _scrub_text(data[mime], hidden)
-    return True
+def _literals(source: str) -> list[str]:
+    """The string literals of some Python code (implicitly concatenated ones joined)."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    return [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+
+
+def _visible_message(out: NotebookNode, literals: list[str]) -> str:
+    """The part of a failure's message that a string literal of the visible tests states."""
+    evalue = ANSI.sub("", str(out.get("evalue", "")))
+    if out.get("ename") == "GradingError" and evalue.startswith(("no credit", "not run", "the kernel")):
+        return evalue.split(" (")[0]
+    hint = evalue.split("Hint: ", 1)[1].strip() if "Hint: " in evalue else ""
+    if hint and any(hint == lit.strip() for lit in literals):
+        return f"Hint: {hint}"
+    if evalue and any(evalue == lit.strip() for lit in literals):
+        return evalue
+    return ""
+
+
+def _failed_in_hidden(out: NotebookNode, numbers: set[int]) -> bool:
+    """True when the first line of the cell in the error's traceback is in the hidden region."""
+    frames = [CELL_FRAME.search(ANSI.sub("", str(entry))) for entry in out.get("traceback", [])]
+    first = next((int(m.group(1)) for m in frames if m), None)
+    return first is None or first in numbers
+
+
+def feedback_outputs(cell: NotebookNode, after_hidden: bool) -> list[NotebookNode]:
+    """What the student may see of one cell's outputs (see :class:`ScrubHiddenTestOutputs`)."""
+    from nbformat.v4 import new_output
+
+    numbers, _ = hidden_region(cell.get("source", ""))
+    outputs = cell.get("outputs", [])
+    if not numbers and not after_hidden:
+        return outputs
+    errors = [o for o in outputs if o.get("output_type") == "error"]
+    is_test = bool(cell.metadata.get("nbgrader", {}).get("grade"))
+    if not is_test:
+        return [new_output("stream", name="stdout", text=AFTER_HIDDEN + "\n")] if outputs else []
+    if not errors:
+        return []
+    visible = "\n".join(ln for i, ln in enumerate(cell.source.split("\n"), start=1) if i not in numbers)
+    literals = _literals(visible)
+    ename = next((o.get("ename") for o in errors if o.get("ename") in _SAFE_ENAMES), "Error")
+    message = next((m for m in (_visible_message(o, literals) for o in errors) if m), "")
+    if message:
+        lines = [TEST_FAILED, f"{ename}: {message}", HIDDEN_NOTE if numbers else ""]
+    elif numbers and _failed_in_hidden(errors[0], numbers):
+        lines = [TEST_FAILED, HIDDEN_FAILED.format(ename=ename)]
+    else:
+        lines = [TEST_FAILED, f"{ename}: {VISIBLE_FAILED}"]
+    text = "\n".join(ln for ln in lines if ln)
+    return [new_output("error", ename=ename, evalue=message, traceback=[text])]
 
 
 class ScrubHiddenTestOutputs(Preprocessor):
-    """nbconvert preprocessor: remove hidden-test code from outputs (run before ``ClearHiddenTests``)."""
+    """nbconvert preprocessor: nothing produced while hidden tests were in the kernel reaches feedback.
+
+    Runs before ``ClearHiddenTests``. For a test cell the student sees the points (nbgrader's
+    template), pass or fail, and for a failure a fixed sentence plus only the part of the
+    message that the cell's *visible* source states word for word (a check's hint). Cells
+    that ran after the first cell with hidden tests show no outputs at all: code that read a
+    hidden test while it ran could print it later, in any encoding. Cells before it are
+    shown as they are (capped by the autograder).
+    """
 
     # nbconvert registers preprocessors disabled unless they say otherwise (as nbgrader's do)
     enabled = Bool(True).tag(config=True)
 
-    def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int
-                        ) -> tuple[NotebookNode, dict]:
-        """Scrub one cell."""
-        if cell.cell_type == "code":
-            scrub_outputs(cell)
-        return cell, resources
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        """Scrub every cell, in order."""
+        after_hidden = False
+        for cell in nb.cells:
+            if cell.cell_type != "code":
+                continue
+            has_hidden = bool(hidden_region(cell.get("source", ""))[0])
+            cell.outputs = feedback_outputs(cell, after_hidden)
+            after_hidden = after_hidden or has_hidden
+        return nb, resources
 
 
 def generate_feedback(assignment: str, course_root: Path, student: str | None = None,

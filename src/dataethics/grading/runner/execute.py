@@ -43,6 +43,7 @@ from dataethics.grading.runner.integrity import attack_report, tamper_report
 from dataethics.grading.runner.kernel import TRUNCATED
 from dataethics.grading.runner.limits import Limits, Outcome
 from dataethics.grading.runner.notebook import error_output, oversized_answers, read_submission, rebuild
+from dataethics.grading.runner.prewarm import begin as begin_prewarmed
 from dataethics.grading.runner.sandbox import kernelspec_dir, sandbox_available
 
 TAMPERED = "tampered with the grader"
@@ -203,6 +204,8 @@ def run_submission(task: dict) -> dict:
     else:
         if task.get("renamed_from"):
             out.flags.append(f"wrong file name: {task['renamed_from']}")
+        elif task.get("other_files"):
+            out.flags.append(f"extra notebook(s) not graded: {task['other_files']}"[:300])
         try:
             submitted = read_submission(path, limits.max_submission_bytes)
         except ValueError as exc:  # invalid JSON, wrong schema, undecodable bytes: a flagged zero
@@ -217,19 +220,24 @@ def run_submission(task: dict) -> dict:
                   for gid in too_big]
     nb, answers = rebuild(source, submitted, release, skip=set(too_big))
     out.flags += attack_report(answers)
-    work = Path(task["workdir"])
+    sandboxed = bool(limits.sandbox if limits.sandbox is not None else sandbox_available())
+    out.sandboxed = sandboxed
+    # a kernel forked from this worker's pre-warmed template when possible (see .prewarm)
+    fast, out.kernel = begin_prewarmed(task, sandboxed)
+    work = fast.work if fast else Path(task["workdir"])
     work.mkdir(parents=True, exist_ok=True)
     data = Path(task["release"]).parent / "data"
     if data.is_dir():
         shutil.copytree(data, work / "data", dirs_exist_ok=True)
-    sandboxed = bool(limits.sandbox if limits.sandbox is not None else sandbox_available())
-    out.sandboxed = sandboxed
-    specs = kernelspec_dir(work, limits, [Path(p) for p in task["hide"]], sandboxed,
-                           guard_modules=task.get("guard_modules", []))
-    ksm = KernelSpecManager(kernel_dirs=[str(specs / "kernels")])
-    km = KernelManager(kernel_name="dataethics-grader", kernel_spec_manager=ksm,
-                       transport="ipc", ip=str(work / "k"),
-                       connection_file=str(work / "kernel.json"))
+    if fast:
+        km = fast.kernel_manager(limits, task.get("guard_modules", []))
+    else:
+        specs = kernelspec_dir(work, limits, [Path(p) for p in task["hide"]], sandboxed,
+                               guard_modules=task.get("guard_modules", []))
+        ksm = KernelSpecManager(kernel_dirs=[str(specs / "kernels")])
+        km = KernelManager(kernel_name="dataethics-grader", kernel_spec_manager=ksm,
+                           transport="ipc", ip=str(work / "k"),
+                           connection_file=str(work / "kernel.json"))
     client = GradingClient(nb, km=km, timeout=max(1, int(limits.cell_seconds)), allow_errors=True,
                            record_timing=False, interrupt_on_timeout=True, limits=limits,
                            resources={"metadata": {"path": str(work)}})

@@ -125,10 +125,16 @@ def attack_report(answers: dict[str, str]) -> list[str]:
                     word = node.module
             if word in SUSPICIOUS_NAMES:
                 flags.append(f"{gid}: suspicious code: {SUSPICIOUS_NAMES[word]} ({word})")
+            if isinstance(node, ast.ClassDef) and any(
+                    isinstance(f, ast.FunctionDef) and f.name in ("__eq__", "__ne__", "__bool__")
+                    for f in node.body):
+                flags.append(f"{gid}: suspicious code: class {node.name} redefines equality "
+                             "(an object equal to everything fools plain tests)")
             if isinstance(node, ast.Call) and getattr(node.func, "id", "") in ("exec", "eval", "compile",
                                                                                  "__import__"):
                 flags.append(f"{gid}: suspicious code: runs generated code ({node.func.id})")
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and any(
-                    s in node.value for s in ("gradebook", "source/", "grader/", "/truth")):
+                    s in node.value for s in ("gradebook", "source/", "grader/", "/truth",
+                                              "dataethics-grade", "submitted/", "autograded/")):
                 flags.append(f"{gid}: reads instructor files ({node.value[:40]!r})")
     return sorted(set(flags))

@@ -92,6 +92,7 @@ def start_kernel(connection_file: str, output_chars: int = 1_000_000,
     so that no kernel runs student code without its output caps and its guard.
     """
     os.environ["NBGRADER_EXECUTION"] = "autograde"
+    os.environ.pop("JPY_PARENT_PID", None)  # in a PID namespace the parent is pid 1: do not poll it
     from ipykernel.iostream import OutStream
     from ipykernel.kernelapp import IPKernelApp
     from jupyter_client.session import Session

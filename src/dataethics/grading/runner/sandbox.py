@@ -38,8 +38,9 @@ def kernelspec_dir(work: Path, limits: Limits, hide: list[Path], sandboxed: bool
         for path in hide:
             if path.exists():
                 argv += ["--tmpfs", str(path)]
-        # no --unshare-pid: ipykernel would take bwrap (pid 1) for a dead parent and exit
-        argv += ["--bind", str(work), str(work), "--unshare-net", "--die-with-parent",
+        # its own PID namespace: kill(-1) or the parent's pid reach only this sandbox (the
+        # launcher turns off ipykernel's parent polling, which would take pid 1 for a dead parent)
+        argv += ["--bind", str(work), str(work), "--unshare-net", "--unshare-pid", "--die-with-parent",
                  "--setenv", "HOME", str(work), "--setenv", "MPLCONFIGDIR", str(work / ".mpl"),
                  "--setenv", "TMPDIR", str(work), "--setenv", "IPYTHONDIR", str(work / ".ipython"),
                  "--chdir", str(work), "--"] + launcher
