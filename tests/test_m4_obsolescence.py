@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
+import nbformat
 import numpy as np
 import pandas as pd
 import pytest
 
+from dataethics import paths
 from dataethics.data import load, load_labels
 from dataethics.survival import kaplan_meier, median_survival
 
@@ -69,3 +73,38 @@ def test_battery_readings_stop_at_replacement() -> None:
     ended = b["replaced_date"].notna()
     assert (b.loc[ended, "month"] <= b.loc[ended, "replaced_date"]).all()
     assert b.groupby("age_months")["battery_health_pct"].mean().is_monotonic_decreasing
+
+
+def test_battery_ships_with_the_assignment_that_the_lesson_prepares() -> None:
+    from dataethics.data import get
+
+    assert "ps04" in get("obsolescence_battery").assignments
+
+
+def _lesson() -> tuple[str, str, str]:
+    """(English markdown, En bref paragraph, stored outputs) of lesson 4."""
+    nb = nbformat.read(paths.course_dir() / "04-planned-obsolescence.ipynb", as_version=4)
+    md = [c.source for c in nb.cells if c.cell_type == "markdown"]
+    bref = next(s for s in md if s.startswith("## En bref"))
+    out = "\n".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
+                    for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    return "\n".join(s for s in md if s is not bref), bref, out
+
+
+def test_lesson_teaches_the_current_offence() -> None:
+    md, bref, _ = _lesson()
+    assert "crime" not in md.lower() and "crime" not in bref.lower()
+    assert "délit" in md and "délit" in bref
+    assert "L454-6" in md and "2021-1485" in md and "including software" in md
+    assert "2023/1669" in md and "20 June 2025" in md
+
+
+def test_en_bref_figures_are_the_lessons() -> None:
+    _, bref, out = _lesson()
+    km = re.search(r"median lifetime \(Kaplan-Meier\): ([\d.]+) months", out).group(1)
+    naive = re.search(r"naive median lifetime, replaced phones only: ([\d.]+) months", out).group(1)
+    leave = re.search(r"pushed\s+([\d.]+)\nother replaced phones\s+([\d.]+)", out)
+    saving = re.search(r"lowers the footprint per year by (\d+)%", out).group(1)
+    assert f"{km.replace('.', ',')} mois" in bref and f"{naive.replace('.', ',')} mois" in bref
+    assert f"({round(float(leave.group(1)) * 100)} % contre {round(float(leave.group(2)) * 100)} %)" in bref
+    assert f"de {saving} %" in bref
