@@ -4,8 +4,11 @@
 instructor: about thirty students of mixed ability (each answer right with a
 probability that depends on the student and the question), the sample
 submissions of ``grader/samples/``, and a few hostile or broken notebooks.
-Even-numbered assignments come as a Moodle download, odd ones as a Canvas
-download, each with the LMS-id → student-id mapping file.
+Even-numbered assignments come as a Moodle download in Moodle's default layout
+(a folder per student, some with notes or data files beside the notebook) with
+the grading worksheet Moodle offers beside it (submission times, some after the
+due date); odd ones as a Canvas download (``LATE`` work, a few students who
+uploaded twice). The LMS-id → student-id mapping file goes with them.
 
 :func:`run_demo` then runs collect → autograde → feedback → report → export and
 returns where everything is. All names are invented.
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import datetime as dt
 import functools
 import math
 import random
@@ -134,12 +138,30 @@ def submission(kind: str, student: Student, source_nb: Path, release_nb: Path,
     return nb
 
 
-def _lms_name(student: Student, notebook: str, lms: str, late: bool) -> str:
+#: The due date of every demo assignment (UTC), set in the gradebook when collecting.
+DUE = "2026-03-13 23:59"
+
+
+def _lms_name(student: Student, notebook: str, lms: str, late: bool, upload: int = 0) -> str:
+    """A file's name in the LMS download: Moodle's default folder layout, or Canvas's."""
     if lms == "moodle":
-        return f"{student.name}_{student.lms_id}_assignsubmission_file_{notebook}"
+        return f"{student.name}_{student.lms_id}_assignsubmission_file/{notebook}"
     slug = "".join(ch for ch in (student.name.split()[-1] + student.name.split()[0]).lower()
                    if ch.isalnum())
-    return f"{slug}_{'LATE_' if late else ''}{student.lms_id}_{int(student.lms_id) * 7}_{notebook}"
+    if upload:  # Canvas renames a file uploaded again under the same name
+        stem, dot, ext = notebook.rpartition(".")
+        notebook = f"{stem}-{upload}.{ext}" if dot else f"{notebook}-{upload}"
+    return (f"{slug}_{'LATE_' if late else ''}{student.lms_id}_"
+            f"{int(student.lms_id) * 7 + upload}_{notebook}")
+
+
+def _moodle_date(late: bool, rng: random.Random) -> str:
+    """A submission time as Moodle's English worksheet writes it, before or after :data:`DUE`."""
+    from dataethics.grading.lms import moodle
+
+    due = dt.datetime.fromisoformat(DUE)
+    hours = rng.uniform(1, 30) if late else -rng.uniform(1, 72)
+    return moodle.format_date(due + dt.timedelta(hours=hours))
 
 
 def build_class(out: Path, assignments: list[str], n_students: int = 30,
@@ -164,6 +186,9 @@ def build_class(out: Path, assignments: list[str], n_students: int = 30,
         for s in students:
             w.writerow([s.lms_id, s.sid, s.name])
     zips = {}
+    worksheet_header = ["Identifier", "Full name", "Status", "Grade", "Maximum Grade",
+                        "Grade can be changed", "Last modified (submission)",
+                        "Last modified (grade)", "Feedback comments"]
     for number, assignment in enumerate(assignments):
         release = generate_release(assignment, course)
         source_nb = next((course / "source" / assignment).glob("*.ipynb"))
@@ -173,15 +198,33 @@ def build_class(out: Path, assignments: list[str], n_students: int = 30,
         special = {students[(number * 5 + k) % len(students)].sid: kind
                    for k, kind in enumerate(HOSTILE[number % 3::3] + ["hardcoded", "partial"])}
         zpath = out / f"{assignment}-{lms}-download.zip"
+        sheet: list[list[str]] = []
         with zipfile.ZipFile(zpath, "w", zipfile.ZIP_DEFLATED) as zf:
-            for s in students:
+            for i, s in enumerate(students):
                 kind = special.get(s.sid, "mixed")
                 content = submission(kind, s, source_nb, release_nb, rng)
+                late = rng.random() < 0.1
+                sheet.append([f"Participant {s.lms_id}", s.name,
+                              "No submission" if content is None else "Submitted for grading", "",
+                              "100.00", "Yes", "-" if content is None else _moodle_date(late, rng),
+                              "-", ""])
                 if content is None:
                     continue
                 name = "my_homework.ipynb" if kind == "wrong name" else source_nb.name
                 data = content if isinstance(content, bytes) else nbformat.writes(content).encode()
-                zf.writestr(_lms_name(s, name, lms, late=rng.random() < 0.1), data)
+                if lms == "canvas" and i % 7 == 3:  # an earlier upload, replaced by the one below
+                    zf.writestr(_lms_name(s, name, lms, late), b'{"an": "earlier upload"}')
+                    zf.writestr(_lms_name(s, name, lms, late, upload=1), data)
+                else:
+                    zf.writestr(_lms_name(s, name, lms, late), data)
+                if lms == "moodle" and i % 6 == 1:  # files beside the notebook are kept too
+                    zf.writestr(_lms_name(s, "notes/my notes.md", lms, late), f"# {s.name}\n")
+        if lms == "moodle":  # the grading worksheet Moodle offers beside the download
+            with (out / f"{assignment}-moodle-worksheet.csv").open("w", newline="",
+                                                                   encoding="utf-8") as fh:
+                writer = csv.writer(fh)
+                writer.writerow(worksheet_header)
+                writer.writerows(sheet)
         zips[assignment] = zpath
     return course, zips, mapping
 
@@ -206,8 +249,11 @@ def run_demo(out: Path | None = None, assignments: list[str] | None = None, n_st
     say(f"a class of {n_students} invented in {out}: Moodle and Canvas downloads, one per assignment")
     for number, assignment in enumerate(assignments):
         lms = "moodle" if number % 2 == 0 else "canvas"
-        got = collect_lms(assignment, zips[assignment], course, lms, mapping)
-        say(f"{assignment}: collected {len(got.students)} students from {zips[assignment].name}")
+        sheet = out / f"{assignment}-moodle-worksheet.csv"
+        got = collect_lms(assignment, zips[assignment], course, lms, mapping,
+                          worksheet=sheet if lms == "moodle" else None, timezone="UTC", due_date=DUE)
+        say(f"{assignment}: collected {len(got.students)} students from {zips[assignment].name} "
+            f"({len(got.late)} late, {len(got.report.lines)} line(s) in {got.report_file.name})")
         outcomes = autograde(assignment, course, workers=workers, limits=limits, progress=progress)
         result.graded += len(outcomes)
         result.flagged += sum(1 for o in outcomes if o.flags or o.status != "ok")
@@ -218,8 +264,19 @@ def run_demo(out: Path | None = None, assignments: list[str] | None = None, n_st
     result.report = write_report(course)
     key = out / "export-key.txt"  # a demo secret; a real key stays outside the repository
     key.write_text(secrets.token_hex(16))
-    result.exports = [export_grades(course, out / "grades-nbgrader.csv", "nbgrader"),
-                      export_grades(course, out / "grades-canvas.csv", "canvas"),
-                      export_grades(course, out / "grades-moodle-pseudonymised.csv", "moodle",
-                                    key=key.read_bytes())]
+    from dataethics.grading.lms.common import read_mapping
+
+    people = read_mapping(mapping)
+    exported = [export_grades(course, out / "grades-nbgrader.csv", "nbgrader"),
+                export_grades(course, out / "grades-moodle.csv", "moodle", mapping=people),
+                export_grades(course, out / "grades-canvas.csv", "canvas", mapping=people),
+                export_grades(course, out / "grades-moodle-pseudonymised.csv", "moodle",
+                              key=key.read_bytes())]
+    for number, assignment in enumerate(assignments):
+        if number % 2 == 0:  # each Moodle assignment's worksheet, filled to upload back
+            exported.append(export_grades(course, out / f"{assignment}-moodle-worksheet-graded.csv",
+                                          "moodle-worksheet", mapping=people, assignment=assignment,
+                                          template=out / f"{assignment}-moodle-worksheet.csv",
+                                          tz=dt.UTC))
+    result.exports = [e.path for e in exported]
     return result

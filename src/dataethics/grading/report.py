@@ -108,6 +108,23 @@ def class_totals(grades: pd.DataFrame, students: list[str]) -> pd.DataFrame:
     return table
 
 
+def collect_table(course_root: Path) -> pd.DataFrame:
+    """What the last collect of each assignment reported (``reports/collect-<assignment>.csv``)."""
+    frames = []
+    for path in sorted(Path(course_root).glob("reports/collect-*.csv")):
+        try:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError):
+            continue
+        frames.append(frame.assign(assignment=path.stem.removeprefix("collect-")))
+    columns = ["assignment", "file", "action", "reason", "needs_instructor"]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    table = pd.concat(frames, ignore_index=True)
+    return table.reindex(columns=columns).sort_values(["needs_instructor", "assignment"],
+                                                       ascending=[False, True], kind="stable")
+
+
 def flag_table(course_root: Path) -> pd.DataFrame:
     """One row per flag raised by the autograder (from the ``grading.json`` records)."""
     rows = []
@@ -290,6 +307,12 @@ def write_report(course_root: Path, out_dir: Path | None = None, db_url: str | N
         "<h2>Students</h2>",
         "<p class='note'>Autograded percentage per assignment, and the number of flags.</p>",
         _table(by_student),
+        "<h2>Collection</h2>",
+        "<p class='note'>What collecting the LMS downloads did beyond copying a submission: files "
+        "put aside (ids not in the mapping, names the LMS did not write), older uploads replaced, "
+        "group submissions shared, submission times recorded. Lines marked <em>yes</em> need you "
+        "(the collect command then exits with code 1).</p>",
+        _table(collect_table(course_root)),
         "<h2>Tamper report</h2>",
         "<p class='note'>Locked cells the student changed, found by comparing the submission with "
         "the released notebook. No edit can earn points (every notebook is rebuilt from the "

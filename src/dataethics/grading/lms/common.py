@@ -75,8 +75,9 @@ class Mapping:
         return person.student_id if person else None
 
     def person_of(self, student: str) -> Person | None:
-        """The mapping row of a course student (the first, if several)."""
-        return next((p for p in self.people.values() if p.student_id == student), None)
+        """The mapping row of a course student (one with a real LMS id before an ``anon_…`` one)."""
+        rows = [p for p in self.people.values() if p.student_id == student]
+        return min(rows, key=lambda p: p.lms_id.startswith("anon_"), default=None)
 
     def groups(self) -> dict[str, list[str]]:
         """Group (as :func:`group_key`) → LMS ids of its members, from the ``group`` column."""
