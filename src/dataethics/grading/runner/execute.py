@@ -123,6 +123,7 @@ class GradingClient(NotebookClient):
         self.current = -1
         self.cut = False
         self.replies: dict[int, str] = {}
+        self.install_seconds = 0.0
         self.on_cell_executed = self._record_reply
 
     def _record_reply(self, cell: nbformat.NotebookNode, cell_index: int,
@@ -171,6 +172,8 @@ async def _guard(client: GradingClient, record: bool) -> list[str]:
         content = reply.get("content", {})
         if reply.get("msg_type") != REPLY or content.get("nonce") != nonce:
             return ["the grader's check got a forged answer"]
+        if content.get("checks") == 1:  # the kernel's snapshot time counts as the checks' cost
+            client.install_seconds = float(content.get("install_seconds") or 0)
         return [str(c)[:200] for c in content.get("changes", [])][:20]
     return ["the grader's check got no answer from the kernel"]
 
@@ -259,7 +262,7 @@ def run_submission(task: dict) -> dict:
             for index, cell in enumerate(nb.cells):
                 if cell.cell_type != "code":
                     continue
-                if _is_test(cell) and dirty:
+                if dirty and not _is_answer(cell):
                     began = time.perf_counter()
                     note(await _guard(client, record=False), index)
                     state["guard_seconds"] += time.perf_counter() - began
@@ -344,7 +347,7 @@ def run_submission(task: dict) -> dict:
         out.flags.append("huge output (truncated)")
     _verdicts(nb, client.replies, state["ran_upto"], state["tampered_at"], out)
     out.seconds = time.perf_counter() - start
-    out.guard_seconds = state["guard_seconds"]
+    out.guard_seconds = state["guard_seconds"] + client.install_seconds
     out.executed = json.loads(nbformat.writes(nb))
     return asdict(out)
 

@@ -71,6 +71,9 @@ class Guard:
     """A snapshot of the kernel's machinery, and the check that compares and restores it."""
 
     def __init__(self, kernel: Any, modules: list[str] | None = None) -> None:
+        import time
+
+        began = time.perf_counter()
         import numpy  # noqa: F401 - imported so that their state is in the snapshot
         import pandas  # noqa: F401
 
@@ -135,6 +138,9 @@ class Guard:
         self.compile = builtins.compile
         self.exec = builtins.exec
         self.protected: dict[str, Any] = {}
+        self.names_before: dict[str, int] = {}
+        #: seconds the snapshot took (an upper bound: the imports would mostly happen anyway)
+        self.install_seconds = time.perf_counter() - began
 
     @staticmethod
     def _get(obj: Any, name: str) -> Any:
@@ -172,6 +178,7 @@ class Guard:
                 changes.append(f"the grader could not restore the assert statement ({again})")
         if record:
             self._record_names()
+        self.names_before = {k: id(v) for k, v in self.shell.user_ns.items()}
         return changes
 
     def _probe(self) -> str:
@@ -322,9 +329,13 @@ class Guard:
 
     # -- names bound by locked cells ---------------------------------------------------------
     def _record_names(self) -> None:
-        """Protect the names locked cells bound to modules, functions and classes."""
+        """Protect the names the locked cell that just ran bound to modules, functions and classes.
+
+        Names that changed since the previous check are the locked cell's: the grader checks
+        before a locked cell whenever an answer cell ran in between.
+        """
         for name, value in self.shell.user_ns.items():
-            if name.startswith("_") or name in self.protected:
+            if name.startswith("_") or name in self.protected or self.names_before.get(name) == id(value):
                 continue
             if isinstance(value, (types.ModuleType, types.FunctionType, types.BuiltinFunctionType,
                                   type)) or _function_state(value) is not None:
@@ -347,7 +358,8 @@ class Guard:
         except Exception as exc:  # a check that cannot run is itself a finding
             changes, error = [f"the grader's check failed ({type(exc).__name__}: {exc})"[:200]], "x"
         self.kernel.session.send(stream, REPLY, {"nonce": content.get("nonce"), "changes": changes,
-                                                 "checks": self.checks, "error": error},
+                                                 "checks": self.checks, "error": error,
+                                                 "install_seconds": self.install_seconds},
                                  parent, ident=ident)
 
 

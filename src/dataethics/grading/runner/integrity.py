@@ -55,7 +55,8 @@ SUSPICIOUS_NAMES = {
     "meta_path": "changes the import system",
 }
 ATTACK_CALLS = {("sys", "exit"): "calls sys.exit()", ("os", "_exit"): "calls os._exit()",
-                ("os", "kill"): "sends signals", ("os", "system"): "runs shell commands",
+                ("os", "kill"): "sends signals", ("os", "killpg"): "sends signals",
+                ("os", "system"): "runs shell commands",
                 ("subprocess", None): "runs subprocesses"}
 
 
@@ -76,6 +77,10 @@ def tamper_report(submitted: nbformat.NotebookNode, release: nbformat.NotebookNo
             flags.append(f"edited locked cell {gid}")
         elif is_test and sub[gid].source.strip() != cell.source.strip():
             flags.append(f"edited test cell {gid} (not locked)")
+    ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in submitted.cells]
+    twice = sorted({g for g in ids if g and ids.count(g) > 1})
+    if twice:
+        flags.append(f"duplicated cell(s) {', '.join(twice)[:100]}")
     order_rel = [g for g in rel if g in sub]
     order_sub = [g for g in sub if g in rel]
     if order_rel != order_sub:
