@@ -38,7 +38,7 @@ from dataethics.data.io import (
 from dataethics.data.schema import Column, Dataset, validate
 from dataethics.errors import DatasetMissingError, UnknownDatasetError
 
-MODULES = ("orientation", "smart", "bots", "consent", "obsolescence", "robust")
+MODULES = ("orientation", "smart", "bots", "consent", "obsolescence", "robust", "audit")
 
 __all__ = [
     "Column",
