@@ -166,17 +166,19 @@ class HubSettings:
 # -- the role folders ---------------------------------------------------------------------------
 def _nbgrader_config(settings: HubSettings, role: str, course_root: str | None = None) -> str:
     lines = ['"""nbgrader settings of the course hub (written by `dataethics hub`; do not edit)."""',
-             "c = get_config()  # noqa: F821"]
+             "import os", "", "c = get_config()  # noqa: F821"]
     if role == INSTRUCTOR:
         # the course's own settings (stubs, time limits, feedback preprocessors), then this hub's
         lines.append(f"load_subconfig({str(Path(settings.repo) / 'nbgrader_config.py')!r})  # noqa: F821")
         if course_root and course_root.startswith("~"):
-            lines.insert(1, "import os")
             lines.append(f"c.CourseDirectory.root = os.path.expanduser({course_root!r})")
         else:
             lines.append(f"c.CourseDirectory.root = {course_root or str(settings.course_root)!r}")
         if settings.db_url:
             lines.append(f"c.CourseDirectory.db_url = {settings.db_url!r}")
+        else:  # the grading commands' variable, e.g. set from a secret by the deployment
+            lines += ['if os.environ.get("DATAETHICS_DB_URL"):',
+                      '    c.CourseDirectory.db_url = os.environ["DATAETHICS_DB_URL"]']
     else:
         lines += ["c.ExecutePreprocessor.timeout = 60",
                   "# a submission reaches the exchange whole or not at all, with a plain message",
