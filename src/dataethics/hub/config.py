@@ -196,7 +196,9 @@ def role_files(settings: HubSettings, role: str, course_root: str | None = None)
     extensions = {name: instructor for name in INSTRUCTOR_SERVER_EXTENSIONS}
     extensions.update({name: True for name in STUDENT_SERVER_EXTENSIONS})
     extensions["jupyter_lsp"] = False  # not used by the course; saves memory on every server
-    server = {"ServerApp": {"jpserver_extensions": extensions},
+    # terminals: a plain (non-login) shell keeps the course's environment first on PATH
+    server = {"ServerApp": {"jpserver_extensions": extensions,
+                            "terminado_settings": {"shell_command": ["/bin/bash"]}},
               "LabApp": {"news_url": None,
                          "check_for_updates_class": "jupyterlab.handlers.announcements.NeverCheckForUpdate"}}
     disabled = {} if instructor else {plugin: True for plugin in INSTRUCTOR_LAB_PLUGINS}

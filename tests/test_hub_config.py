@@ -1,0 +1,178 @@
+"""The course hub's settings, role configuration and safe submit, without starting a hub (fast)."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from dataethics.cli import main
+from dataethics.errors import DataethicsError
+from dataethics.hub.config import (
+    INSTRUCTOR,
+    LAB_OVERRIDES,
+    STUDENT,
+    HubSettings,
+    configure,
+    read_names,
+    role_files,
+)
+
+
+def test_class_lists_and_bad_names() -> None:
+    assert read_names("ada, bob\n# comment\n\ncleo dan") == ["ada", "bob", "cleo", "dan"]
+    with pytest.raises(DataethicsError, match="Unix user name"):
+        HubSettings(students=["Ada Lovelace"])
+    with pytest.raises(DataethicsError, match="twice"):
+        HubSettings(students=["ada", "ada"])
+    with pytest.raises(DataethicsError, match="both the instructor and a student"):
+        HubSettings(instructor="ada", students=["ada"])
+
+
+def test_roles_get_different_panels_and_nobody_gets_news(tmp_path: Path) -> None:
+    settings = HubSettings(state_dir=str(tmp_path), exchange="/x/exchange")
+    student, instructor = role_files(settings, STUDENT), role_files(settings, INSTRUCTOR)
+    disabled = json.loads(student["labconfig/page_config.json"])["disabledExtensions"]
+    assert {"@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment"} <= set(disabled)
+    assert "@jupyter/nbgrader:assignment-list" not in disabled
+    assert json.loads(instructor["labconfig/page_config.json"])["disabledExtensions"] == {}
+    for files in (student, instructor):
+        assert json.loads(files["labconfig/default_setting_overrides.json"]) == LAB_OVERRIDES
+        server = json.loads(files["jupyter_server_config.json"])
+        assert server["LabApp"]["news_url"] is None
+        assert server["LabApp"]["check_for_updates_class"].endswith("NeverCheckForUpdate")
+    s_ext = json.loads(student["jupyter_server_config.json"])["ServerApp"]["jpserver_extensions"]
+    i_ext = json.loads(instructor["jupyter_server_config.json"])["ServerApp"]["jpserver_extensions"]
+    assert s_ext["nbgrader.server_extensions.formgrader"] is False
+    assert s_ext["nbgrader.server_extensions.assignment_list"] is True
+    assert i_ext["nbgrader.server_extensions.formgrader"] is True
+    assert "SafeExchangeSubmit" in student["nbgrader_config.py"]
+    assert "load_subconfig" in instructor["nbgrader_config.py"]  # the course's own settings
+    assert str(settings.course_root) in instructor["nbgrader_config.py"]
+
+
+def test_instructor_config_loads_the_course_settings(tmp_path: Path) -> None:
+    """The generated file, read by traitlets as nbgrader does, carries the feedback preprocessors."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    settings = HubSettings(state_dir=str(tmp_path), exchange="/x/exchange", db_url="postgresql://h/db")
+    (tmp_path / "nbgrader_config.py").write_text(role_files(settings, INSTRUCTOR)["nbgrader_config.py"])
+    cfg = PyFileConfigLoader("nbgrader_config.py", path=str(tmp_path)).load_config()
+    assert cfg.CourseDirectory.root == str(settings.course_root)
+    assert cfg.CourseDirectory.db_url == "postgresql://h/db"
+    assert cfg.Exchange.root == "/x/exchange" and cfg.CourseDirectory.course_id == "dataethics"
+    assert "dataethics.grading.feedback.ScrubHiddenTestOutputs" in cfg.GenerateFeedback.preprocessors
+
+
+def test_hub_configuration(tmp_path: Path) -> None:
+    from traitlets.config import Config
+
+    settings = HubSettings(state_dir=str(tmp_path), students=["ada", "bob"], port=8123)
+    settings.token_file.write_text("secret-token")
+    c = Config()
+    configure(c, settings)
+    assert c.JupyterHub.bind_url == "http://127.0.0.1:8123"
+    assert c.Authenticator.allowed_users == {"ada", "bob"}
+    assert c.Authenticator.admin_users == {"instructor"}
+    assert c.JupyterHub.cleanup_servers is False  # a hub restart keeps students' servers
+    assert c.Spawner.cmd[0].endswith("/bin/jupyterhub-singleuser")
+    assert c.JupyterHub.services[0]["api_token"] == "secret-token"
+
+    class FakeSpawner:
+        def __init__(self, name: str) -> None:
+            self.user = type("U", (), {"name": name})()
+
+    path = c.Spawner.environment["JUPYTER_CONFIG_PATH"]
+    assert path(FakeSpawner("ada")).endswith("roles/student")
+    assert path(FakeSpawner("instructor")).endswith("roles/instructor")
+
+
+def test_role_config_command_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["hub", "role-config", "student", "--out", str(tmp_path / "s")]) == 0
+    assert (tmp_path / "s" / "labconfig" / "page_config.json").is_file()
+    assert main(["hub", "down", "--state-dir", str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: no hub settings"), err
+
+
+# -- the safe submit ----------------------------------------------------------------------------------
+@pytest.fixture
+def exchange_setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
+    """An exchange with one released assignment and a student's fetched copy (current user)."""
+    from nbgrader.auth import Authenticator
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.exchange.default import ExchangeFetchAssignment, ExchangeReleaseAssignment
+    from traitlets.config import Config
+
+    exchange, course, home = tmp_path / "exchange", tmp_path / "course", tmp_path / "home"
+    for folder in (exchange, course / "release" / "hw", home):
+        folder.mkdir(parents=True)
+    os.chmod(exchange, 0o1777)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    nbformat.write(nb, course / "release" / "hw" / "hw.ipynb")
+    cfg = Config()
+    cfg.Exchange.root = str(exchange)
+    cfg.CourseDirectory.course_id = "dataethics"
+    cfg.CourseDirectory.root = str(course)
+    coursedir = CourseDirectory(config=cfg)
+    coursedir.assignment_id = "hw"
+    auth = Authenticator(config=cfg)
+    ExchangeReleaseAssignment(coursedir=coursedir, authenticator=auth, config=cfg).start()
+    cfg.CourseDirectory.root = str(home)
+    cfg.Exchange.cache = str(tmp_path / "cache")
+    coursedir = CourseDirectory(config=cfg)
+    coursedir.assignment_id = "hw"
+    monkeypatch.chdir(home)
+    ExchangeFetchAssignment(coursedir=coursedir, authenticator=Authenticator(config=cfg), config=cfg).start()
+    return {"cfg": cfg, "coursedir": coursedir, "inbound": exchange / "dataethics" / "inbound"}
+
+
+def _submit(setup: dict[str, object]) -> None:
+    from nbgrader.auth import Authenticator
+
+    from dataethics.hub.exchange import SafeExchangeSubmit
+
+    cfg = setup["cfg"]
+    SafeExchangeSubmit(coursedir=setup["coursedir"], authenticator=Authenticator(config=cfg),
+                       config=cfg).start()
+
+
+def test_safe_submit_writes_whole_submissions(exchange_setup: dict[str, object]) -> None:
+    _submit(exchange_setup)
+    inbound = exchange_setup["inbound"]
+    (only,) = list(inbound.iterdir())  # type: ignore[union-attr]
+    assert not only.name.startswith(".") and "+hw+" in only.name
+    assert (only / "hw.ipynb").is_file() and (only / "timestamp.txt").read_text()
+
+
+def test_safe_submit_leaves_nothing_half_written(exchange_setup: dict[str, object],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from nbgrader.exchange import ExchangeError
+    from nbgrader.exchange.default import ExchangeSubmit
+
+    _submit(exchange_setup)  # an earlier, complete submission
+    inbound: Path = exchange_setup["inbound"]  # type: ignore[assignment]
+    before = sorted(inbound.iterdir())
+
+    def copy_then_fail(self: ExchangeSubmit, src: str, dest: str, log: object = None) -> None:
+        shutil.copytree(src, dest)  # part of the copy happened …
+        raise OSError(errno.ENOSPC, "No space left on device")  # … then the disk filled up
+
+    monkeypatch.setattr(ExchangeSubmit, "do_copy", copy_then_fail)
+    with pytest.raises(ExchangeError, match="disk is full.*earlier submissions are kept"):
+        _submit(exchange_setup)
+    assert sorted(inbound.iterdir()) == before  # no new folder, hidden or not
+
+
+@pytest.mark.parametrize(("code", "words"), [(errno.EROFS, "read-only"), (errno.EACCES, "may not write"),
+                                             (errno.EIO, "could not be written")])
+def test_submit_errors_are_explained(code: int, words: str) -> None:
+    from dataethics.hub.exchange import explain
+
+    message = explain(OSError(code, os.strerror(code)), "ps01")
+    assert words in message and "ps01" in message and "Tell your instructor" in message
