@@ -191,3 +191,14 @@ def test_a_hostile_archive_cannot_write_outside_the_course(course: Path, tmp_pat
     assert (course / "submitted" / "4211" / A / f"{A}.ipynb").is_file()
     assert not list(tmp_path.rglob("escaped*"))  # the course is inside tmp_path
     assert not list(Path("/tmp").glob("escaped*"))
+
+
+def test_release_into_a_new_course_folder_takes_the_repository_sources(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    new = tmp_path / "new-course"
+    assert main(["grade", "release", "ps00", "--course", str(new)]) == 0
+    assert (new / "release" / "ps00" / "ps00.ipynb").is_file()
+    assert (new / "source" / "ps00" / "ps00.ipynb").is_file()
+    assert main(["grade", "release", "ps99", "--course", str(tmp_path / "other")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown assignment 'ps99'" in err[0]

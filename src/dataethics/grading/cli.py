@@ -24,9 +24,11 @@ def _release(args: argparse.Namespace) -> int:
     from dataethics.grading.course import assignment_ids, generate_release
 
     root = _root(args)
-    ids = assignment_ids(root) if args.all or not args.assignment else [args.assignment]
+    # a new course folder takes its sources from the repository's assignments/
+    source_root = root if (root / "source").is_dir() else paths.assignments_dir()
+    ids = assignment_ids(source_root) if args.all or not args.assignment else [args.assignment]
     for assignment in ids:
-        release = generate_release(assignment, root, source_root=root, db_url=args.db_url)
+        release = generate_release(assignment, root, source_root=source_root, db_url=args.db_url)
         print(f"released {assignment}: {release}")
         if args.to_exchange:
             from dataethics.grading.exchange import release_to_exchange

@@ -37,6 +37,8 @@ def assignment_ids(root: Path | None = None) -> list[str]:
     True
     """
     root = Path(root) if root is not None else paths.assignments_dir()
+    if not (root / "source").is_dir():
+        return []
     return sorted(p.name for p in (root / "source").iterdir() if p.is_dir()
                   and any(p.glob("*.ipynb")))
 
