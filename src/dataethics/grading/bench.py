@@ -9,8 +9,10 @@ they would measure the time limit, not the grader) it times
 3. **this grader**: :func:`~dataethics.grading.autograde.autograde` with ``workers``.
 
 and prints the seconds per submission, the speed-up over serial nbgrader
-(target ≥ 1.8 on 2 workers) and the overhead ratio: grader wall time over plain
-execution at the same parallelism (target ≤ 1.3).
+(target ≥ 1.8 on 2 workers), the overhead ratio: grader wall time over plain
+execution at the same parallelism (target ≤ 1.3), and what the integrity checks
+cost: the kernel guard's snapshot and checks as a share of the grading time of
+each submission (target ≤ 15 %).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from dataethics.errors import DataethicsError
 
 SPEEDUP_TARGET = 1.8
 OVERHEAD_TARGET = 1.3
+CHECKS_TARGET = 0.15
 
 
 def _execute(args: tuple[str, str]) -> float:
@@ -117,4 +120,9 @@ def bench(assignment: str = "ps00", n_students: int = 12, workers: int = 2) -> b
     print(f"speed-up over serial nbgrader: {speedup:.2f}x (target >= {SPEEDUP_TARGET})")
     print(f"overhead ratio (grader / plain execution, {workers} processes): {overhead:.2f} "
           f"(target <= {OVERHEAD_TARGET})")
-    return speedup >= SPEEDUP_TARGET and overhead <= OVERHEAD_TARGET
+    checks = sum(o.guard_seconds for o in outcomes)
+    graded = sum(o.seconds for o in outcomes)
+    share = checks / graded if graded else 0.0
+    print(f"integrity checks (kernel guard: snapshot and checks): {checks:.2f} s of {graded:.1f} s "
+          f"of grading, {100 * share:.1f} % (target <= {100 * CHECKS_TARGET:.0f} %)")
+    return speedup >= SPEEDUP_TARGET and overhead <= OVERHEAD_TARGET and share <= CHECKS_TARGET

@@ -42,7 +42,13 @@ from dataethics.grading.runner.guard import REPLY, REQUEST
 from dataethics.grading.runner.integrity import attack_report, tamper_report
 from dataethics.grading.runner.kernel import TRUNCATED
 from dataethics.grading.runner.limits import Limits, Outcome
-from dataethics.grading.runner.notebook import error_output, oversized_answers, read_submission, rebuild
+from dataethics.grading.runner.notebook import (
+    error_output,
+    oversized_answers,
+    read_submission,
+    rebuild,
+    test_names,
+)
 from dataethics.grading.runner.prewarm import begin as begin_prewarmed
 from dataethics.grading.runner.sandbox import kernelspec_dir, sandbox_available
 
@@ -222,7 +228,7 @@ def run_submission(task: dict) -> dict:
     out.flags += [f"answer {gid} is too long (over {limits.max_answer_chars} characters): not graded"
                   for gid in too_big]
     nb, answers = rebuild(source, submitted, release, skip=set(too_big))
-    out.flags += attack_report(answers)
+    out.flags += attack_report(answers, test_names(source))
     sandboxed = bool(limits.sandbox if limits.sandbox is not None else sandbox_available())
     out.sandboxed = sandboxed
     # a kernel forked from this worker's pre-warmed template when possible (see .prewarm)

@@ -88,9 +88,14 @@ def tamper_report(submitted: nbformat.NotebookNode, release: nbformat.NotebookNo
     return flags
 
 
-def attack_report(answers: dict[str, str]) -> list[str]:
-    """Static scan of the student's code answers for attacks on the grader."""
+def attack_report(answers: dict[str, str], test_names: set[str] | None = None) -> list[str]:
+    """Static scan of the student's code answers for attacks on the grader.
+
+    ``test_names`` are the names the locked cells bind (``check``, ``np``…): an answer that
+    assigns or defines one of them is reported (re-importing the same module is not).
+    """
     flags = []
+    test_names = test_names or set()
     for gid, src in answers.items():
         try:
             tree = ast.parse(src)
@@ -113,6 +118,12 @@ def attack_report(answers: dict[str, str]) -> list[str]:
                 names = ast.unparse(node.type) if node.type is not None else "bare"
                 if "KeyboardInterrupt" in names or "BaseException" in names or names == "bare":
                     flags.append(f"{gid}: catches interrupts ({names} except)")
+            bound = [t.id for t in (node.targets if isinstance(node, ast.Assign) else [])
+                     if isinstance(t, ast.Name)]
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                bound.append(node.name)
+            for name in sorted(set(bound) & test_names):
+                flags.append(f"{gid}: rebinds '{name}', which the tests use")
             if isinstance(node, (ast.Assign, ast.AugAssign)):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 for t in targets:

@@ -117,6 +117,24 @@ def grading_template(source: Path, assignment: str, db_url: str, target: Path) -
     return target
 
 
+def test_names(nb: nbformat.NotebookNode) -> set[str]:
+    """Names the locked code cells bind by import or definition (``np``, ``check``…)."""
+    names: set[str] = set()
+    for cell in nb.cells:
+        if cell.cell_type != "code" or cell.metadata.get("nbgrader", {}).get("solution"):
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names |= {(a.asname or a.name).split(".")[0] for a in node.names if a.name != "*"}
+            elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                names.add(node.name)
+    return names
+
+
 def test_modules(nb: nbformat.NotebookNode) -> list[str]:
     """Modules imported by the locked code cells (setup and tests): the guard watches them."""
     found: list[str] = []
