@@ -76,7 +76,14 @@ class SafeExchangeSubmit(ExchangeSubmit):
         staging = os.path.join(self.inbound_path, f".{self.assignment_filename}.partial")
         self.check_filename_diff()
         try:
-            self.do_copy(self.src_path, staging)
+            # the staging folder inherits inbound's group (set-group-id); nbgrader's copy would
+            # copy the student's folder mode over it, so copy into a sub-folder and move up
+            os.mkdir(staging)
+            inner = os.path.join(staging, ".copy")
+            self.do_copy(self.src_path, inner)
+            for entry in os.listdir(inner):
+                os.rename(os.path.join(inner, entry), os.path.join(staging, entry))
+            os.rmdir(inner)
             for name, text in (("timestamp.txt", self.timestamp), ("submission_secret.txt", secret)):
                 with open(os.path.join(staging, name), "w") as fh:
                     fh.write(text)
