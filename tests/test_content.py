@@ -174,6 +174,24 @@ def test_every_objective_maps_to_a_graded_item(lesson: Path) -> None:
     assert goals, f"{lesson.name}: no numbered list in a 'Learning objectives' box"
     assignment = assignment_for(lesson_number(lesson))
     assert assignment, f"{lesson.name}: no assignment"
+    check_objective_map(goals, assignment)
+
+
+#: Assignments no lesson maps to (a capstone): their notebook states its own objectives.
+WITHOUT_LESSON = [a for a in ASSIGNMENTS
+                  if a not in {assignment_for(lesson_number(lesson)) for lesson in LESSONS}]
+
+
+@pytest.mark.parametrize("assignment", WITHOUT_LESSON)
+def test_every_objective_of_a_capstone_maps_to_a_graded_item(assignment: str) -> None:
+    notebook = sorted((SOURCE / assignment).glob("*.ipynb"))[0]
+    goals = objectives(notebook)
+    assert goals, f"{notebook.name}: no lesson, and no 'Learning objectives' box of its own"
+    check_objective_map(goals, assignment)
+
+
+def check_objective_map(goals: list[str], assignment: str) -> None:
+    """The notes of ``assignment`` map each of ``goals`` (O1, O2, …) to graded cells."""
     notes = NOTES / f"{assignment}.md"
     body = section(notes.read_text(encoding="utf-8"), OBJECTIVES_HEADING)
     assert body is not None, f"{notes.name}: no section '{OBJECTIVES_HEADING}'"
@@ -184,7 +202,7 @@ def test_every_objective_maps_to_a_graded_item(lesson: Path) -> None:
         assert match, f"{notes.name}: objective cell {row[0]!r} does not start with O1, O2, …"
         mapped[int(match.group(1))] = re.findall(r"`([^`]+)`", row[1])
     assert sorted(mapped) == list(range(1, len(goals) + 1)), (
-        f"{notes.name}: the table lists objectives {sorted(mapped)}, the lesson has {len(goals)}")
+        f"{notes.name}: the table lists objectives {sorted(mapped)}, the objectives are {len(goals)}")
     graded = graded_ids(assignment)
     for number, items in sorted(mapped.items()):
         assert items, f"{notes.name}: objective O{number} has no graded item"
