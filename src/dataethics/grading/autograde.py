@@ -33,9 +33,11 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import nbformat
 from tqdm.auto import tqdm
@@ -123,15 +125,24 @@ def _save(out: Outcome, course_root: Path, release_dir: Path, sources: list[Path
 
 def autograde(assignment: str, course_root: Path | None = None, students: list[str] | None = None,
               workers: int | None = None, limits: Limits | None = None,
-              progress: bool = True, db_url: str | None = None) -> list[Outcome]:
+              progress: bool = True, db_url: str | None = None, scheduler: str | None = None,
+              force: bool = False) -> list[Outcome]:
     """Autograde every submission of ``assignment`` in parallel; record grades in the gradebook.
 
     Returns one :class:`Outcome` per student and notebook. Requires
     ``<course_root>/source/<assignment>`` and ``submitted/<student>/<assignment>/``;
     the released version is generated if missing. Grades go to ``db_url`` (default:
     :func:`~dataethics.grading.course.gradebook_url`).
+
+    Students already graded with the same submission, tests and limits (an interrupted
+    run, resumed) are not graded again unless ``force``: their outcomes come back with
+    ``earlier=True`` (see :mod:`~dataethics.grading.resume`). With ``scheduler`` (or
+    ``$DATAETHICS_SCHEDULER``) the submissions run on that Dask cluster
+    (:mod:`~dataethics.grading.distributed`); this process still writes every grade.
     """
     from dataethics.grading.course import check_assignment, generate_release, gradebook_url
+    from dataethics.grading.distributed import DIED_TWICE, run_on_cluster, scheduler_address
+    from dataethics.grading.resume import fingerprint, graded_before, mark_graded
 
     course_root = Path(course_root).resolve() if course_root is not None else paths.assignments_dir()
     check_assignment(assignment, course_root)
@@ -169,27 +180,50 @@ def autograde(assignment: str, course_root: Path | None = None, students: list[s
                 "submitted": str(found) if found else None, "renamed_from": renamed,
                 "other_files": ", ".join(others), "limits": asdict(limits), "hide": hide,
                 "workdir": str(scratch / student / src.stem)})
-    outcomes: list[Outcome] = []
+    prints = {s: fingerprint(sub_root / s / assignment, sources, asdict(limits)) for s in jobs}
+    earlier = {} if force else graded_before(course_root, assignment, prints, db_url)
+    outcomes: list[Outcome] = [o for student in earlier for o in earlier[student]]
+    jobs = {s: tasks for s, tasks in jobs.items() if s not in earlier}
     workers = workers or os.cpu_count() or 1
+    address = scheduler_address(scheduler)
     try:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(run_student, tasks): tasks for tasks in jobs.values()}
-            bar = tqdm(as_completed(futures), total=len(futures), desc=f"autograde {assignment}",
-                       unit="student", disable=not progress)
-            for future in bar:  # grades are saved while the other workers go on
-                tasks = futures[future]
-                try:
-                    results = [Outcome(**r) for r in future.result()]
-                except Exception as exc:  # a worker died: flag this student, keep the others
-                    results = [Outcome(t["student"], assignment, t["notebook"], status="crash",
-                                       flags=[f"grader worker failed: {type(exc).__name__}"])
-                               for t in tasks]
-                for result in results:
-                    _save(result, course_root, release_dir, templates, db_url)
-                    outcomes.append(result)
+        finished = run_on_cluster(jobs, address) if address else _run_locally(jobs, workers)
+        bar = tqdm(finished, total=len(jobs), desc=f"autograde {assignment}", unit="student",
+                   disable=not progress or not jobs)
+        for tasks, got in bar:  # grades are saved while the other workers go on
+            if isinstance(got, BaseException):  # a worker died: flag this student, keep the others
+                why = str(got) if str(got) == DIED_TWICE else f"grader worker failed: {type(got).__name__}"
+                results = [Outcome(t["student"], assignment, t["notebook"], status="crash", flags=[why])
+                           for t in tasks]
+            else:
+                results = [Outcome(**r) for r in got]
+            for result in results:
+                _save(result, course_root, release_dir, templates, db_url)
+                outcomes.append(result)
+            # last, atomically: this student is graded (an interrupted run resumes after it)
+            mark_graded(course_root, assignment, tasks[0]["student"], results, prints[tasks[0]["student"]])
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return sorted(outcomes, key=lambda o: (o.student, o.notebook))
+
+
+def _run_locally(jobs: dict[str, list[dict]], workers: int) -> Iterator[tuple[list[dict], Any]]:
+    """Grade each student's job in a pool of worker processes; yield ``(tasks, results)`` as they end.
+
+    ``results`` is the list of outcome dicts, or the exception that stopped the worker. When
+    the caller stops (Ctrl-C, an error), students not started yet are cancelled.
+    """
+    pool = ProcessPoolExecutor(max_workers=workers)
+    try:
+        futures = {pool.submit(run_student, tasks): tasks for tasks in jobs.values()}
+        for future in as_completed(futures):
+            try:
+                got: Any = future.result()
+            except Exception as exc:
+                got = exc
+            yield futures[future], got
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _in_gradebook(assignment: str, db_url: str) -> bool:

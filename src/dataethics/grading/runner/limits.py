@@ -37,4 +37,5 @@ class Outcome:
     sandboxed: bool = False
     guard_seconds: float = 0.0  # time spent checking the kernel's machinery
     kernel: str = ""            # how the kernel started: pre-warmed fork, or fresh (and why)
+    earlier: bool = False       # recorded by an earlier run and not graded again (resumed)
     executed: dict | None = None  # the executed notebook as JSON

@@ -608,21 +608,22 @@ class FastReadyClient(BlockingKernelClient):
         from jupyter_core.utils import ensure_async
 
         deadline = time.monotonic() + (timeout if timeout is not None else 60.0)
+        sent: set[str] = set()  # a slow kernel answers an earlier request: any of ours will do
         while True:
-            msg_id = self.kernel_info()
+            sent.add(self.kernel_info())
             try:
                 reply = await ensure_async(self.shell_channel.get_msg(timeout=1))
             except Empty:
                 reply = None
             if reply is not None and reply["msg_type"] == "kernel_info_reply" \
-                    and reply["parent_header"].get("msg_id") == msg_id:
+                    and reply["parent_header"].get("msg_id") in sent:
                 until = time.monotonic() + 1.0
                 while time.monotonic() < until:
                     try:
                         msg = await ensure_async(self.iopub_channel.get_msg(timeout=until - time.monotonic()))
                     except Empty:
                         break
-                    if msg["msg_type"] == "status" and msg["parent_header"].get("msg_id") == msg_id \
+                    if msg["msg_type"] == "status" and msg["parent_header"].get("msg_id") in sent \
                             and msg["content"].get("execution_state") == "idle":
                         self._handle_kernel_info_reply(reply)
                         return
