@@ -199,6 +199,8 @@ def test_release_into_a_new_course_folder_takes_the_repository_sources(
     assert main(["grade", "release", "ps00", "--course", str(new)]) == 0
     assert (new / "release" / "ps00" / "ps00.ipynb").is_file()
     assert (new / "source" / "ps00" / "ps00.ipynb").is_file()
+    assert main(["grade", "release", "ps01", "--course", str(new)]) == 0  # a second one too
+    assert (new / "release" / "ps01" / "ps01.ipynb").is_file()
     assert main(["grade", "release", "ps99", "--course", str(tmp_path / "other")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "unknown assignment 'ps99'" in err[0]

@@ -24,10 +24,14 @@ def _release(args: argparse.Namespace) -> int:
     from dataethics.grading.course import assignment_ids, generate_release
 
     root = _root(args)
-    # a new course folder takes its sources from the repository's assignments/
-    source_root = root if (root / "source").is_dir() else paths.assignments_dir()
-    ids = assignment_ids(source_root) if args.all or not args.assignment else [args.assignment]
+    repo = paths.assignments_dir()
+    if args.all or not args.assignment:
+        ids = sorted(set(assignment_ids(root)) | set(assignment_ids(repo)))
+    else:
+        ids = [args.assignment]
     for assignment in ids:
+        # the course folder's own source wins; an assignment it lacks comes from the repository
+        source_root = root if (root / "source" / assignment).is_dir() else repo
         release = generate_release(assignment, root, source_root=source_root, db_url=args.db_url)
         print(f"released {assignment}: {release}")
         if args.to_exchange:
