@@ -10,6 +10,7 @@ import argparse
 import os
 import shutil
 import time
+from collections import Counter
 from pathlib import Path
 
 from dataethics import paths
@@ -50,11 +51,19 @@ def _autograde(args: argparse.Namespace) -> int:
                     memory_mb=args.memory_mb)
     start = time.perf_counter()
     outcomes = autograde(args.assignment, _root(args), students=args.student or None,
-                         workers=args.workers, limits=limits, db_url=args.db_url)
+                         workers=args.workers, limits=limits, db_url=args.db_url,
+                         scheduler=args.scheduler, force=args.force)
     took = time.perf_counter() - start
+    earlier = [o for o in outcomes if o.earlier]
+    graded = [o for o in outcomes if not o.earlier]
     flagged = [o for o in outcomes if o.flags or o.status != "ok"]
-    print(f"{len(outcomes)} notebook(s) graded in {took:.0f} s ({took / len(outcomes):.1f} s per "
+    print(f"{len(graded)} notebook(s) graded in {took:.0f} s ({took / max(1, len(graded)):.1f} s per "
           f"submission), {len(flagged)} flagged")
+    if earlier:
+        print(f"{len(earlier)} notebook(s) already graded by an earlier run, unchanged: skipped "
+              "(--force grades them again)")
+    for how, count in Counter(o.kernel for o in graded if o.kernel).most_common():
+        print(f"kernels: {count} x {how}")
     for o in flagged:
         print(f"  {o.student}: {o.status}; {'; '.join(o.flags)}")
     return 0
@@ -228,6 +237,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="time limit of one cell; the cell is then interrupted (default: 60)")
     p.add_argument("--memory-mb", type=int, default=3072, help="memory limit of a kernel (default: 3072)")
     p.add_argument("--student", action="append", help="only this student (repeat for several)")
+    p.add_argument("--force", action="store_true",
+                   help="grade again students an earlier (interrupted) run already graded")
+    p.add_argument("--scheduler", help="grade on this Dask cluster, e.g. tcp://host:8786 (default: "
+                   "$DATAETHICS_SCHEDULER, else this machine)")
     common(p)
     p.set_defaults(func=_autograde)
     p = gsub.add_parser("feedback", help="feedback HTML per student, hidden tests removed")
