@@ -20,6 +20,7 @@ Needs root (users are created and removed), Debian's chromium and the proxy that
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -136,7 +137,7 @@ _runs = iter(range(10_000))
 def terminal(page: Page, hub: Hub, name: str, command: str, timeout: float = 300) -> tuple[int, str]:
     """Type ``command`` in the user's JupyterLab terminal; return its exit code and output."""
     if page.locator(".jp-Terminal").count() == 0:
-        page.goto(f"{hub.settings.url}/user/{name}/lab?reset")  # a fresh workspace shows the launcher
+        open_lab(page, hub, name)
         page.locator(".jp-LauncherCard", has_text="Terminal").first.click()
         page.locator(".jp-Terminal .xterm-helper-textarea").wait_for(state="attached")
         time.sleep(1.5)  # the shell's first prompt
@@ -166,6 +167,12 @@ def as_instructor(hub: Hub, command: str) -> subprocess.CompletedProcess[str]:
 def grade_cmd(hub: Hub, step: str) -> str:
     """A ``dataethics grade`` command line on the instructor's hub course."""
     return f"dataethics grade {step} --course ~/{COURSE_ID}"
+
+
+def open_lab(page: Page, hub: Hub, name: str) -> None:
+    """JupyterLab with a fresh workspace (the launcher, no restored tabs)."""
+    page.goto(f"{hub.settings.url}/user/{name}/lab?reset")
+    page.locator(".jp-LauncherCard").first.wait_for()
 
 
 def open_assignments(page: Page) -> None:
@@ -307,15 +314,12 @@ def test_grade_in_formgrader_and_return_feedback(pages: dict[str, Page], hub: Hu
     while _gradebook_score(hub, ada)[0] < 10 and time.monotonic() < deadline:
         time.sleep(0.5)
     assert _gradebook_score(hub, ada) == (10.0, 10.0)
-    teacher.goto(f"{s.url}/user/{s.instructor}/lab")
-    teacher.locator(".jp-LauncherCard").first.wait_for()
     rc, out = terminal(teacher, hub, s.instructor,
                        f"{grade_cmd(hub, 'feedback ' + A)} && nbgrader release_feedback {A}")
     assert rc == 0, out
     for who, name in (("ada", ada), ("bob", bob)):
         page = pages[who]
-        page.goto(f"{s.url}/user/{name}/lab")
-        page.locator(".jp-LauncherCard").first.wait_for()
+        open_lab(page, hub, name)
         open_assignments(page)
         item = page.locator("#submitted_assignments_list .list_item", has_text=A).first
         item.get_by_role("button", name="Fetch Feedback").click()
@@ -342,8 +346,7 @@ def test_students_cannot_see_each_other_or_the_instructor(pages: dict[str, Page]
     feedback_dir = Path(s.exchange) / COURSE_ID / "feedback"
     for me, other in ((ada, bob), (bob, ada)):
         page = pages["ada" if me == ada else "bob"]
-        page.goto(f"{s.url}/user/{me}/lab")
-        page.locator(".jp-LauncherCard").first.wait_for()
+        open_lab(page, hub, me)
         # another user's server, the instructor's formgrader and files: refused by the hub
         for path in (f"/user/{other}/api/contents/{A}/{A}.ipynb", f"/user/{teacher}/formgrader",
                      f"/user/{teacher}/api/contents/{COURSE_ID}/gradebook.db"):
@@ -506,14 +509,18 @@ def test_hub_restart_mid_class_keeps_servers_and_submissions(hub: Hub) -> None:
 
 
 def _fill(exchange: Path) -> Path:
+    """Fill the exchange's file system to the last byte (as root, in a hidden file)."""
     filler = exchange / ".filler"
-    with open(filler, "wb") as fh:
-        try:
-            while True:
-                fh.write(b"\0" * (1 << 20))
-                fh.flush()
-        except OSError:
-            pass
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for chunk in (1 << 20, 1 << 12, 1):
+            try:
+                while True:
+                    os.write(fd, b"\0" * chunk)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC, exc
+    finally:
+        os.close(fd)
     return filler
 
 
@@ -526,6 +533,7 @@ def test_exchange_full_or_read_only_gives_a_clear_message(hub: Hub) -> None:
     exchange = Path(s.exchange)
     before = bench.inbound(s, A)[name]
     notebook = (s.home(name) / A / f"{A}.ipynb").read_bytes()
+    hidden = set((exchange / COURSE_ID / "inbound").glob(".*"))
     filler = _fill(exchange)
     try:
         reply = st.action("submit", A)
@@ -534,7 +542,7 @@ def test_exchange_full_or_read_only_gives_a_clear_message(hub: Hub) -> None:
     assert not reply["success"]
     assert "disk is full" in reply["value"] and "earlier submissions are kept" in reply["value"]
     assert bench.inbound(s, A)[name] == before
-    assert not list((exchange / COURSE_ID / "inbound").glob(".*"))  # the staging copy was removed
+    assert set((exchange / COURSE_ID / "inbound").glob(".*")) == hidden  # its staging copy was removed
     subprocess.run(["mount", "-o", "remount,ro", str(exchange)], check=True)
     try:
         reply = st.action("submit", A)
