@@ -2,7 +2,7 @@
 
 Each module of the course registers its tables in its own file
 (``orientation``, ``smart``, ``bots``, ``consent``, ``obsolescence``,
-``robust``) as a
+``robust``, and ``audit`` for the capstone) as a
 ``DATASETS`` list. Load one by name:
 
 >>> from dataethics.data import load
