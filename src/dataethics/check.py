@@ -249,6 +249,19 @@ def _check_values(got: list, expected: list, name: str, rtol: float, atol: float
             _fail(f"{name} at {where!r} is {g_plain!r}, expected {plain(e)!r}.", hint)
 
 
+def _same_labels(got: list, expected: list) -> bool:
+    """Labels agree one by one: numbers by value (2 is 2.0), text exactly, tuples part by part."""
+    if len(got) != len(expected):
+        return False
+    for g, e in zip(got, expected, strict=True):
+        if type(g) is tuple or type(e) is tuple:
+            if not (type(g) is tuple and type(e) is tuple and _same_labels(list(g), list(e))):
+                return False
+        elif not _scalar_equal(g, e, 0.0, 0.0):
+            return False
+    return True
+
+
 def _labels(index: pd.Index, name: str) -> list:
     return [tuple(plain(x, f"a label of {name}") for x in lab) if type(lab) is tuple
             else plain(lab, f"a label of {name}") for lab in index.tolist()]
@@ -259,6 +272,7 @@ def check_series(value: Any, expected: pd.Series, name: str = "your answer", rto
     """Fail unless ``value`` is a ``pd.Series`` with ``expected``'s labels (in order) and values.
 
     >>> check_series(pd.Series([1.0, 2.0], index=["a", "b"]), pd.Series([1, 2], index=["a", "b"]))
+    >>> check_series(pd.Series([5.0], index=[2]), pd.Series([5.0], index=[2.0]))
     >>> check_series(pd.Series([2.0, 1.0], index=["b", "a"]), pd.Series([1, 2], index=["a", "b"]),
     ...              name="revenue")
     Traceback (most recent call last):
@@ -270,7 +284,7 @@ def check_series(value: Any, expected: pd.Series, name: str = "your answer", rto
         _fail(f"{name} should have {len(expected)} rows, but has {len(value)}.", hint)
     if check_index:
         got, exp = _labels(value.index, name), _labels(expected.index, "expected")
-        if [str(x) for x in got] != [str(x) for x in exp]:
+        if not _same_labels(got, exp):
             _fail(f"{name} should have the labels {_short(exp)} in this order, but has {_short(got)}.",
                   hint)
     _check_values(value.tolist(), expected.tolist(), name, rtol, atol, hint,
@@ -299,7 +313,7 @@ def check_frame(value: Any, expected: pd.DataFrame, name: str = "your answer", r
         _fail(f"{name} should have {len(expected)} rows, but has {len(value)}.", hint)
     if check_index:
         got, exp = _labels(value.index, name), _labels(expected.index, "expected")
-        if [str(x) for x in got] != [str(x) for x in exp]:
+        if not _same_labels(got, exp):
             _fail(f"{name} should have the row labels {_short(exp)}, but has {_short(got)}.", hint)
     for col_got, col_exp in zip(value.columns, expected.columns, strict=True):
         check_series(value[col_got].reset_index(drop=True), expected[col_exp].reset_index(drop=True),
