@@ -306,8 +306,8 @@ def test_grade_in_formgrader_and_return_feedback(pages: dict[str, Page], hub: Hu
     teacher.get_by_role("button", name="Show All Names").click()
     teacher.locator("tr", has_text=ada).locator("a", has_text="Submission").click()
     teacher.locator("input.score#q5").wait_for()
-    # formgrader fills the autograded scores once its scripts run; only then does it save edits
-    teacher.wait_for_function("document.querySelector('input.score#q1-tests').value !== ''")
+    # formgrader saves an edit only once its scripts have bound the fields: wait, and retry
+    teacher.wait_for_load_state("networkidle")
     for _attempt in range(3):
         teacher.fill("input.score#q5", "2")
         teacher.fill("textarea.comment#q5-comment", "Clear and to the point.")
@@ -333,7 +333,7 @@ def test_grade_in_formgrader_and_return_feedback(pages: dict[str, Page], hub: Hu
         feedback = sorted((s.home(name) / A / "feedback").glob(f"*/{A}.html"))
         assert feedback, f"no feedback fetched for {who}"
         rel = feedback[-1].relative_to(s.home(name))
-        page.goto(f"{s.url}/user/{name}/files/{rel}")
+        page.goto(f"{s.url}/user/{name}/files/{quote(str(rel))}")
         text = page.locator("body").inner_text()
         shot(page, f"{who}-feedback")
         got = re.search(r"Score:\s*([\d.]+)\s*/\s*([\d.]+)", text)
