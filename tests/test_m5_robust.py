@@ -145,3 +145,42 @@ def test_key_figures_are_recomputed_from_the_solution(assignment: str, tmp_path:
         assert _matches(got, written), f"{figure}: notes say {written}, solution gives {got}"
         assert written in notes.split("## Key figures")[0] + notes.split("## Answer key")[1], \
             f"{figure}: the notes' prose should quote {written}"
+
+
+# --- what a student reads in ps05 agrees with the lesson ---
+
+def _ps05() -> nbformat.NotebookNode:
+    return nbformat.read(ROOT / "assignments" / "source" / "ps05" / "ps05.ipynb", as_version=4)
+
+
+def _cell(nb: nbformat.NotebookNode, grade_id: str) -> str:
+    return next(c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def test_ps05_ships_and_links_the_datasheet_of_every_table() -> None:
+    data = ROOT / "assignments" / "source" / "ps05" / "data"
+    intro = _cell(_ps05(), "intro")
+    for ds in (get("robust_weekly"), get("robust_sales")):
+        assert (data / ds.filename).is_file() and (data / f"{ds.name}.md").is_file(), ds.name
+        assert f"](data/{ds.name}.md)" in intro, f"the introduction should link data/{ds.name}.md"
+
+
+def test_ps05_stress_figures_are_the_lessons() -> None:
+    """The assignment draws the lesson's scenarios, so its key figures equal the lesson's output."""
+    lesson = nbformat.read(ROOT / "course" / ASSIGNMENTS["ps05"], as_version=4)
+    cell = next(c for c in lesson.cells
+                if c.cell_type == "code" and "results[name], outcomes[name]" in c.source)
+    text = cell.outputs[-1]["data"]["text/plain"]
+    printed = {row.split()[0]: [float(v) for v in row.split()[1:]] for row in text.splitlines()[1:]}
+    notes = (ROOT / "assignments" / "instructor" / "ps05.md").read_text(encoding="utf-8")
+    figures = {r[0]: float(r[2]) for r in _table(notes, "## Key figures (recomputed by the tests)")}
+    assert printed["mean"] == [figures["naive plan: mean contribution"],
+                               figures["robust plan: mean contribution"]]
+    assert printed["cvar"] == [figures["naive plan: CVaR 5 %"], figures["robust plan: CVaR 5 %"]]
+
+
+def test_ps05_q3_says_which_keys_and_how_to_fit_without_the_lessons_imports() -> None:
+    nb = _ps05()
+    text, setup = _cell(nb, "q3-text"), _cell(nb, "setup")
+    assert "sklearn" not in setup and "LinearRegression" in text and "sum(x * y) / sum(x * x)" in text
+    assert "exactly three keys" in text and "r2" in text and "r2" in _cell(nb, "q3-tests")
