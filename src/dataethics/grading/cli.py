@@ -188,8 +188,30 @@ def _purge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _validate(args: argparse.Namespace) -> int:
+    from dataethics.grading.validate import install_kernelspec, main
+
+    if args.install_kernelspec:
+        print(f"kernelspec installed: {install_kernelspec(args.prefix, args.user)}")
+        if not args.notebook:
+            return 0
+    if not args.notebook:
+        raise DataethicsError("give the notebook(s) to validate")
+    return main(args.notebook, args.timeout)
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register the ``grade`` command group on the main parser."""
+    """Register the ``grade`` command group (and the students' ``validate``) on the main parser."""
+    p = sub.add_parser("validate", help="validate notebooks as nbgrader does, in pre-warmed kernels",
+                       description="nbgrader's Validate, with kernels forked from a template that has "
+                       "already imported the course's libraries (later notebooks start warm).")
+    p.add_argument("notebook", nargs="*", help="notebook(s) to validate")
+    p.add_argument("--timeout", type=int, default=60, help="seconds per cell (default: 60)")
+    p.add_argument("--install-kernelspec", action="store_true",
+                   help="install the 'dataethics-prewarm' kernelspec (for nbgrader's Validate button)")
+    p.add_argument("--prefix", help="with --install-kernelspec: install under this prefix (e.g. sys.prefix)")
+    p.add_argument("--user", action="store_true", help="with --install-kernelspec: for this user only")
+    p.set_defaults(func=_validate)
     grade = sub.add_parser("grade", help="instructor's grading pipeline (on nbgrader)",
                            description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     gsub = grade.add_subparsers(dest="action", required=True)

@@ -179,8 +179,8 @@ def run_on_cluster(jobs: dict[str, list[dict]], address: str,
         def submit(student: str, attempt: int) -> Any:
             tasks = jobs[student]
             release = tasks[0]["release"]
-            if release not in datas:  # one copy of data/ travels to each worker that needs it
-                datas[release] = client.scatter(data_files(release), broadcast=False, hash=False)
+            if release not in datas:  # data/ is sent once to every worker (a lost worker loses no data)
+                datas[release] = client.scatter([data_files(release)], broadcast=True, hash=False)[0]
             mark = ["dataethics", run, student, str(attempt)]
             future = client.submit(task, pack(tasks), datas[release], mark, pure=False, retries=0,
                                    key=f"dataethics-grade-{student}-{run}-{attempt}")

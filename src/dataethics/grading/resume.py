@@ -47,7 +47,9 @@ def fingerprint(folder: Path, sources: list[Path], limits: dict[str, Any]) -> st
             digest.update(hashlib.sha256(path.read_bytes()).digest())
     for source in sources:
         digest.update(source.name.encode() + b"\0" + hashlib.sha256(source.read_bytes()).digest())
-    digest.update(json.dumps(limits, sort_keys=True).encode())
+    same = {k: float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+            for k, v in limits.items()}  # 60 and 60.0 are the same limit
+    digest.update(json.dumps(same, sort_keys=True).encode())
     return digest.hexdigest()
 
 

@@ -1,0 +1,325 @@
+"""Grading at scale: pre-warmed kernels stay isolated, fall back when they must, Dask, resumed runs.
+
+The isolation tests grade hostile students and then an honest one on ONE worker, so that the
+honest student's kernel is forked from the very template the hostile ones came from; the
+honest answer itself probes for what they left behind (files, processes, a patched pandas,
+a changed working folder, memory) and earns nothing if it finds anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from dataethics.grading import course as course_cfg
+from dataethics.grading import samples
+from dataethics.grading.autograde import Limits, autograde, sandbox_available, scores
+from dataethics.grading.runner import prewarm
+
+A = "ps00"
+FULL = {"q1-tests": 2, "q2-tests": 2, "q3-tests": 2, "q4-tests": 2}
+LIMITS = Limits(notebook_seconds=60, cell_seconds=20, memory_mb=1536)
+MARK = "4242.5"  # a leftover process's argument, searched for on the whole machine afterwards
+
+PATCH_PANDAS = """
+pd.Series.mean = lambda self, *a, **k: 0.0
+pd.DataFrame.groupby = lambda self, *a, **k: None
+np.isclose = lambda *a, **k: True
+"""
+FILL_MEMORY = """
+hog = []
+try:
+    while True:
+        hog.append(b"x" * (64 * 2**20))
+except MemoryError:
+    pass
+"""
+LEAVE_BEHIND = f"""
+import os, subprocess, threading, time
+def _spin():
+    while True:
+        time.sleep(0.05)
+threading.Thread(target=_spin, daemon=False).start()
+subprocess.Popen(["sleep", "{MARK}"], start_new_session=True)
+for _p in ("planted.txt", "../planted.txt", "../../planted.txt", "/dev/shm/planted",
+           os.path.expanduser("~/.planted"), os.path.join(os.environ.get("TMPDIR", "."), "planted.txt")):
+    try:
+        with open(_p, "w") as _f:
+            _f.write("left by an earlier student")
+    except OSError:
+        pass
+os.chdir("..")
+"""
+PROBE = f"""
+import glob, os
+_left = [p for p in ("planted.txt", "../planted.txt", "/dev/shm/planted", os.path.expanduser("~/.planted"))
+         if os.path.exists(p)] + glob.glob("../*/planted.txt") + glob.glob("../.*/planted.txt")
+assert not _left, _left
+_mine = os.path.basename(os.getcwd())
+assert _mine.startswith("z_honest") and os.path.isdir("data"), os.getcwd()
+_procs = [p for p in os.listdir("/proc") if p.isdigit()]
+_foreign = [p for p in _procs if "{MARK}".encode() in open(f"/proc/{{p}}/cmdline", "rb").read()]
+assert not _foreign, _foreign
+assert pd.Series([1.0, 3.0]).mean() == 2.0 and not np.isclose(0.0, 1.0)
+assert pd.DataFrame({{"k": [1, 1]}}).groupby("k").size().tolist() == [2]
+_room = b"y" * (600 * 2**20)  # the memory an earlier student filled is free again
+del _room
+"""
+
+
+def _answer(nb: nbformat.NotebookNode, gid: str) -> str:
+    return next(c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == gid)
+
+
+def _edit(nb: nbformat.NotebookNode, gid: str, source: str) -> nbformat.NotebookNode:
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == gid:
+            cell.source = source
+    return nb
+
+
+def _course(root: Path, students: dict[str, dict[str, str]]) -> Path:
+    """A course of ps00 where each student is the correct sample with some answers changed."""
+    shutil.copytree(course_cfg.paths.assignments_dir() / "source" / A, root / "source" / A)
+    release = course_cfg.generate_release(A, root)
+    source_nb = root / "source" / A / f"{A}.ipynb"
+    correct = next(s for s in samples.samples_for(A) if s.name == "correct")
+    for student, edits in students.items():
+        nb = samples.build_submission(correct, source_nb, release / f"{A}.ipynb")
+        for gid, source in edits.items():
+            nb = _edit(nb, gid, source.replace("{answer}", _answer(nb, gid)))
+        folder = root / "submitted" / student / A
+        folder.mkdir(parents=True)
+        nbformat.write(nb, folder / f"{A}.ipynb")
+    return root
+
+
+def _leftover_processes() -> list[str]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cmd = Path(f"/proc/{entry}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if MARK.encode() in cmd and b"pytest" not in cmd:
+                found.append(entry)
+    return found
+
+
+needs_sandbox = pytest.mark.skipif(not sandbox_available(), reason="bubblewrap cannot run here: "
+                                   "the fast path is not used (see test_fallback_*)")
+
+
+@needs_sandbox
+def test_hostile_students_change_nothing_for_the_next_student_on_the_same_worker(tmp_path: Path) -> None:
+    course = _course(tmp_path, {
+        "a_patches_pandas": {"q4": "{answer}\n" + PATCH_PANDAS},
+        "b_fills_memory": {"q4": "{answer}\n" + FILL_MEMORY},
+        "c_leaves_things_behind": {"q4": "{answer}\n" + LEAVE_BEHIND},
+        "z_honest": {"q1": PROBE + "\n{answer}"},
+    })
+    outcomes = {o.student: o for o in autograde(A, course, workers=1, limits=LIMITS, progress=False)}
+    got = scores(A, course)
+    assert all(o.kernel == prewarm.PREWARMED for o in outcomes.values()), \
+        {s: o.kernel for s, o in outcomes.items()}
+    assert got["z_honest"] == pytest.approx(FULL), outcomes["z_honest"].flags
+    assert outcomes["z_honest"].flags == [] and outcomes["z_honest"].status == "ok"
+    # the attacks did happen (and were handled as today): the probe is not vacuous
+    patched = outcomes["a_patches_pandas"].flags
+    assert any("tampered" in f for f in patched), patched
+    assert "subprocesses" in " ".join(outcomes["c_leaves_things_behind"].flags)
+    assert not _leftover_processes()  # nothing a kernel started survives the run
+
+
+@needs_sandbox
+def test_the_honest_probe_does_notice_leftovers(tmp_path: Path) -> None:
+    """The same probe, run after the attack in ONE notebook, fails: it can see what it looks for."""
+    course = _course(tmp_path, {"z_honest_same_kernel": {"q3": "{answer}\n" + LEAVE_BEHIND,
+                                                         "q4": PROBE.replace('"z_honest"', '""') +
+                                                         "\n{answer}"}})
+    autograde(A, course, workers=1, limits=LIMITS, progress=False)
+    assert scores(A, course)["z_honest_same_kernel"]["q4-tests"] == 0
+    assert not _leftover_processes()
+
+
+def test_fallback_without_the_sandbox_or_with_another_kernel(tmp_path: Path) -> None:
+    task = {"source": str(tmp_path / "r.ipynb"), "workdir": str(tmp_path / "s" / "ann" / "r"), "hide": []}
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "ir", "language": "R",
+                                                           "display_name": "R"}})
+    nbformat.write(nb, task["source"])
+    run, note = prewarm.begin(task, sandboxed=True)
+    assert run is None and note == "fresh kernel (the kernel is R, not Python)"
+    nbformat.write(nbformat.v4.new_notebook(), task["source"])
+    run, note = prewarm.begin(task, sandboxed=False)
+    assert run is None and note == "fresh kernel (no bubblewrap sandbox)"
+
+
+def test_fallback_path_grades_and_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from dataethics.cli import main
+
+    course = _course(tmp_path, {"ann": {}})
+    monkeypatch.setenv("DATAETHICS_PREWARM", "0")
+    assert main(["grade", "autograde", A, "--course", str(course), "--workers", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "kernels: 1 x fresh kernel (turned off (DATAETHICS_PREWARM=0))" in out, out
+    record = json.loads((course / "autograded" / "ann" / A / "grading.json").read_text())
+    assert record["kernel"].startswith("fresh kernel") and record["status"] == "ok"
+    assert scores(A, course)["ann"] == pytest.approx(FULL)
+
+
+def _grade_cmd(course: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "dataethics.cli", "grade", "autograde", A, "--course", str(course),
+            "--workers", "1", *extra]
+
+
+def _fingerprinted(course: Path) -> list[Path]:
+    found = []
+    for record in course.glob(f"autograded/*/{A}/grading.json"):
+        try:
+            if json.loads(record.read_text()).get("fingerprint"):
+                found.append(record)
+        except ValueError:  # being written: not graded yet
+            pass
+    return found
+
+
+def test_a_killed_run_resumes_without_grading_anyone_twice(tmp_path: Path) -> None:
+    from nbgrader.api import Gradebook
+
+    students = {f"s{i}": {} for i in range(5)}
+    students["s2"] = {"q2": "def revenue_by_channel(orders):\n    return None"}
+    course = _course(tmp_path, students)
+    run = subprocess.Popen(_grade_cmd(course), start_new_session=True, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while len(_fingerprinted(course)) < 2 and time.monotonic() < deadline and run.poll() is None:
+        time.sleep(0.05)
+    os.killpg(run.pid, signal.SIGKILL)  # the whole run: the grader and its workers
+    run.wait()
+    first = {p.parent.parent.name: p.stat().st_mtime_ns for p in _fingerprinted(course)}
+    assert 2 <= len(first) < 5, first  # killed in the middle
+    outcomes = autograde(A, course, workers=1, limits=Limits(), progress=False)
+    assert sorted(o.student for o in outcomes) == sorted(students)  # each once
+    assert {o.student for o in outcomes if o.earlier} == set(first)
+    assert {p.parent.parent.name: p.stat().st_mtime_ns for p in _fingerprinted(course)
+            if p.parent.parent.name in first} == first  # not graded again
+    got = scores(A, course)
+    assert got["s2"] == pytest.approx({**FULL, "q2-tests": 0})
+    assert all(got[s] == pytest.approx(FULL) for s in students if s != "s2")
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        assert sorted(s.student.id for s in gb.assignment_submissions(A)) == sorted(students)
+    again = autograde(A, course, workers=1, limits=Limits(), progress=False, force=True)
+    assert not any(o.earlier for o in again) and len(again) == 5
+    assert all(p.stat().st_mtime_ns != first[p.parent.parent.name] for p in _fingerprinted(course)
+               if p.parent.parent.name in first)
+    # a resubmission is graded again without --force
+    nb = nbformat.read(course / "submitted" / "s2" / A / f"{A}.ipynb", 4)
+    correct = nbformat.read(course / "submitted" / "s0" / A / f"{A}.ipynb", 4)
+    nbformat.write(_edit(nb, "q2", _answer(correct, "q2")), course / "submitted" / "s2" / A / f"{A}.ipynb")
+    third = {o.student: o for o in autograde(A, course, workers=1, limits=Limits(), progress=False)}
+    assert not third["s2"].earlier and all(third[s].earlier for s in students if s != "s2")
+    assert scores(A, course)["s2"] == pytest.approx(FULL)
+
+
+def _kill_worker_grading(client: object, student: str, done: threading.Event) -> list[int]:
+    """Wait until ``student``'s task runs on a worker, then SIGKILL that worker's process."""
+    killed: list[int] = []
+    deadline = time.monotonic() + 90
+    while not done.is_set() and time.monotonic() < deadline:
+        busy = client.processing()  # type: ignore[attr-defined]
+        where = [w for w, keys in busy.items() if any(f"grade-{student}-" in str(k) for k in keys)]
+        if where:
+            time.sleep(1.5)  # well inside the submission (it sleeps in an answer)
+            pids = client.run(os.getpid, workers=where)  # type: ignore[attr-defined]
+            for pid in pids.values():
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+            return killed
+        time.sleep(0.1)
+    return killed
+
+
+@pytest.fixture(scope="module")
+def cluster() -> object:
+    """A real scheduler and two worker processes on this machine, shared by the Dask tests."""
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                      silence_logs=50) as local:
+        yield local
+
+
+def test_dask_cluster_loses_a_worker_and_every_grade_is_there_once(tmp_path: Path, cluster: object) -> None:
+    from distributed import Client
+    from nbgrader.api import Gradebook
+
+    students = {f"s{i}": {} for i in range(4)}
+    students["slow"] = {"q1": "import time\ntime.sleep(6)\n{answer}"}
+    course = _course(tmp_path, students)
+    with Client(cluster) as client:
+        done = threading.Event()
+        killer: list[int] = []
+        watcher = threading.Thread(target=lambda: killer.extend(_kill_worker_grading(client, "slow", done)))
+        watcher.start()
+        try:
+            outcomes = autograde(A, course, limits=Limits(notebook_seconds=60), progress=False,
+                                 scheduler=cluster.scheduler_address)  # type: ignore[attr-defined]
+        finally:
+            done.set()
+            watcher.join()
+    assert killer, "the worker grading 'slow' was never seen, so never killed"
+    assert sorted(o.student for o in outcomes) == sorted(students)  # every grade once
+    got = scores(A, course)
+    assert all(got[s] == pytest.approx(FULL) for s in students), got
+    by = {o.student: o for o in outcomes}
+    assert by["slow"].status == "ok" and by["slow"].flags == []  # tried once more, elsewhere
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        subs = [s.student.id for s in gb.assignment_submissions(A)]
+    assert sorted(subs) == sorted(students)
+
+
+def _dies_for_doomed(packed: list[dict], data: dict, attempt: list[str]) -> object:
+    """A worker task that kills its own worker process for the student 'doomed'."""
+    from distributed import get_client
+
+    from dataethics.grading.distributed import LOST, grade_remote
+
+    if packed[0]["student"] != "doomed":
+        return grade_remote(packed, data, attempt)
+    client = get_client()
+    if client.get_metadata(attempt, default=None) is not None:
+        return LOST
+    client.set_metadata(attempt, "started")
+    os._exit(1)
+
+
+def test_dask_flags_a_submission_whose_workers_die_twice(tmp_path: Path, cluster: object) -> None:
+    import cloudpickle
+
+    from dataethics.grading.distributed import DIED_TWICE, run_on_cluster
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    course = _course(tmp_path, {"doomed": {}, "fine": {}})
+    task = {"limits": {**Limits().__dict__}, "hide": [], "assignment": A, "notebook": A,
+            "source": str(course / "source" / A / f"{A}.ipynb"),
+            "release": str(course / "release" / A / f"{A}.ipynb"), "renamed_from": None,
+            "other_files": "", "guard_modules": []}
+    jobs = {s: [{**task, "student": s, "submitted": str(course / "submitted" / s / A / f"{A}.ipynb"),
+                 "workdir": f"/nonexistent/{s}/{A}"}] for s in ("doomed", "fine")}
+    address = cluster.scheduler_address  # type: ignore[attr-defined]
+    got = {tasks[0]["student"]: result for tasks, result in
+           run_on_cluster(jobs, address, task=_dies_for_doomed)}
+    assert isinstance(got["doomed"], RuntimeError) and str(got["doomed"]) == DIED_TWICE
+    assert isinstance(got["fine"], list) and got["fine"][0]["status"] == "ok"
