@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import nbformat
 import pandas as pd
 import pytest
 
+from dataethics import paths
 from dataethics.data import get, io, load, load_labels
 
 SNAPSHOT = pd.Timestamp("2026-06-30")
@@ -67,3 +70,28 @@ def test_scaled_build_keeps_ids_unique(tmp_path: Path) -> None:
     io.write_dataset(small, tmp_path, scale=3, progress=False)
     out = pd.read_csv(tmp_path / "datasets" / "big" / "smart_crm_big_x3.csv")
     assert len(out) == 1500 and out["customer_id"].is_unique
+
+
+def lesson_text(name: str) -> tuple[str, str]:
+    """(markdown with white space collapsed, stored text outputs) of a lesson notebook."""
+    nb = nbformat.read(paths.course_dir() / name, as_version=4)
+    md = " ".join(" ".join(c.source for c in nb.cells if c.cell_type == "markdown").split())
+    out = "\n".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
+                    for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    return md, out
+
+
+def test_lesson_bot_signal_sentences_match_its_outputs() -> None:
+    md, out = lesson_text("01-smart-data.ipynb")
+    crosstab = re.search(r"signup_date\s+False\s+([\d.]+)\s+([\d.]+)\s+True\s+([\d.]+)\s+([\d.]+)", out)
+    shares = re.search(r"recent sign-up, random-looking e-mail\s+([\d.]+)\s+every other record\s+([\d.]+)",
+                       out)
+    assert crosstab and shares, "the bot-signal tables are not in the stored outputs"
+    old_random, recent_random = float(crosstab[2]), float(crosstab[4])
+    assert f"most addresses look random ({recent_random:.1%})".replace("%", " %") in md
+    assert f"only {old_random:.1%} do".replace("%", " %") in md
+    flagged, others = float(shares[1]), float(shares[2])
+    assert f"({flagged:.1%}) have bought nothing in twelve months, against {others:.1%}".replace(
+        "%", " %") in md
+    assert "built on the first two traits" in md
+    assert "Write i..." not in out and "Write it down before collecting." in out

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 
+import nbformat
 import numpy as np
 import pandas as pd
 import pytest
 
+from dataethics import paths
 from dataethics.data import get, load, load_labels
 
 
@@ -73,3 +76,43 @@ def test_audit_is_a_random_sample_of_the_truth(sessions: pd.DataFrame) -> None:
     truth = sessions.set_index("session_id").loc[audit["session_id"], "invalid"]
     assert (truth.to_numpy() == audit["invalid"].to_numpy()).all(), "the audit disagrees with the truth"
     assert audit["invalid"].mean() == pytest.approx(sessions["invalid"].mean(), abs=0.03)
+
+
+def lesson_text(name: str) -> tuple[str, str, str]:
+    """(markdown with white space collapsed, code, stored text outputs) of a lesson notebook."""
+    nb = nbformat.read(paths.course_dir() / name, as_version=4)
+    md = " ".join(" ".join(c.source for c in nb.cells if c.cell_type == "markdown").split())
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    out = "\n".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
+                    for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    return md, code, out
+
+
+def test_lesson_cpa_and_wasted_spend_sentences_match_its_outputs() -> None:
+    md, code, out = lesson_text("02-bot-metrics.ipynb")
+    paid = re.search(r"purchases in the sessions kept:\s+([\d,]+)\s+"
+                     r"ad spend per purchase kept:\s+([\d.]+) EUR \(([\d,.]+) EUR paid in all\)\s+"
+                     r"of which on valid clicks:\s+([\d.]+) EUR.*?"
+                     r"of which on invalid clicks:\s+([\d.]+) EUR \(([\d,]+) EUR in all\)", out, re.S)
+    audit = re.search(r"audited ad spend on invalid sessions: ([\d.]+)%\s+audited ad spend on flagged "
+                      r"sessions: ([\d.]+)%\s+share of the invalid spend flagged:\s+([\d.]+)%\s+"
+                      r"paid clicks among the invalid sessions missed: ([\d.]+)%", out)
+    budget = re.search(r"ad spend on invalid clicks: ([\d,]+) EUR \((\d+)% of the budget\)", out)
+    recall = re.search(r"recall\s+[\d.]+\s+([\d.]+)", out)
+    assert paid and audit and budget and recall, "the section-5 figures are not in the stored outputs"
+    buys, per_buy, spend, valid, invalid, wasted = paid.groups()
+    assert (f"the firm paid all {spend} EUR for the {buys} purchases we keep — {per_buy} EUR each, "
+            f"of which {invalid} EUR went to invalid clicks. Those {wasted} EUR") in md
+    assert f"The filtered CPA ({valid} EUR)" in md and wasted == budget[1]
+    assert (f"invalid sessions took {audit[1]} % of the ad spend and our flags only {audit[2]} %: "
+            f"the filter finds {audit[3]} % of the invalid spend, less than its recall of {recall[1]}") in md
+    assert f"mostly paid clicks ({audit[4]} %)" in md
+    assert f"au moins {budget[2]} %" in md and f"{audit[1].replace('.', ',')} %" in md
+    assert "gap between the two CPAs is spend wasted" not in md
+
+
+def test_lesson_sorts_the_panel_and_shows_the_checklist_in_full() -> None:
+    md, code, out = lesson_text("02-bot-metrics.ipynb")
+    assert re.search(r'social = load\("bots_social"\)\.sort_values\(\["account", "date"\]\)', code)
+    assert "Are the metrics we report measured by us, or by the party paid on them?" in out
+    assert "Guidelines Addendum*, Version 1.0, 27 Oct 2015" in md

@@ -1,0 +1,37 @@
+"""Lesson 0: the sentences that quote numbers agree with the stored outputs above them."""
+
+from __future__ import annotations
+
+import re
+
+import nbformat
+
+from dataethics import paths
+
+
+def lesson_text(name: str) -> tuple[str, str]:
+    """(markdown with white space collapsed, stored text outputs) of a lesson notebook."""
+    nb = nbformat.read(paths.course_dir() / name, as_version=4)
+    md = " ".join(" ".join(c.source for c in nb.cells if c.cell_type == "markdown").split())
+    out = "\n".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
+                    for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    return md, out
+
+
+def test_monthly_swings_are_quoted_from_the_output() -> None:
+    md, out = lesson_text("00-orientation.ipynb")
+    average = re.search(r"average month: ([\d,]+) EUR", out)
+    low = re.search(r"lowest month:\s+2025-05, ([\d,]+) EUR \(-(\d+)%", out)
+    high = re.search(r"highest month:\s+2025-06, ([\d,]+) EUR \(\+(\d+)%", out)
+    assert average and low and high, "the monthly figures are not in the stored outputs"
+    assert (f"from {low[1]} euros in May to {high[1]} euros in June, {low[2]} % below and {high[2]} % "
+            f"above the average month ({average[1]} euros)") in md
+    assert "revenue looks steady" not in md
+
+
+def test_empty_mean_and_full_checklist_are_shown() -> None:
+    md, out = lesson_text("00-orientation.ipynb")
+    assert "orders kept: 0; their mean basket: nan" in out
+    assert "Which decision will these data change? Write it down before collecting." in out
+    assert "Write i..." not in out
+    assert "ps06-audit" in md
