@@ -284,6 +284,19 @@ def test_release_fetch_answer_validate_submit(pages: dict[str, Page], hub: Hub) 
     assert set(arrived) == {user(hub, "ada"), user(hub, "bob")}, arrived
 
 
+def _hidden_test_lines() -> list[str]:
+    """Lines of the source's hidden tests (a student's feedback must show none)."""
+    source = Path(__file__).resolve().parents[1] / "assignments" / "source" / A / f"{A}.ipynb"
+    lines, inside = [], False
+    for cell in nbformat.read(source, as_version=4).cells:
+        for line in cell.source.splitlines():
+            inside = (inside or "### BEGIN HIDDEN TESTS" in line) and "### END HIDDEN TESTS" not in line
+            if inside and len(line.strip()) > 15 and "BEGIN HIDDEN" not in line:
+                lines.append(line.strip())
+    assert lines
+    return lines
+
+
 def _gradebook_score(hub: Hub, student: str) -> tuple[float, float]:
     from nbgrader.api import Gradebook
 
@@ -319,8 +332,10 @@ def test_grade_in_formgrader_and_return_feedback(pages: dict[str, Page], hub: Hu
             break
     shot(teacher, "formgrader")
     assert _gradebook_score(hub, ada) == (10.0, 10.0)
+    # nbgrader's own feedback step with the course's configuration (its scrubbing preprocessors):
+    # release_feedback needs the submission's timestamp beside each feedback page, which it writes
     rc, out = terminal(teacher, hub, s.instructor,
-                       f"{grade_cmd(hub, 'feedback ' + A)} && nbgrader release_feedback {A}")
+                       f"nbgrader generate_feedback {A} && nbgrader release_feedback {A}")
     assert rc == 0, out
     for who, name in (("ada", ada), ("bob", bob)):
         page = pages[who]
@@ -336,6 +351,8 @@ def test_grade_in_formgrader_and_return_feedback(pages: dict[str, Page], hub: Hu
         page.goto(f"{s.url}/user/{name}/files/{quote(str(rel))}")
         text = page.locator("body").inner_text()
         shot(page, f"{who}-feedback")
+        leaked = [line for line in _hidden_test_lines() if line in feedback[-1].read_text()]
+        assert not leaked, leaked
         got = re.search(r"Score:\s*([\d.]+)\s*/\s*([\d.]+)", text)
         assert got, text[:500]
         assert (float(got[1]), float(got[2])) == _gradebook_score(hub, name), who
