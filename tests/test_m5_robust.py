@@ -184,3 +184,42 @@ def test_ps05_q3_says_which_keys_and_how_to_fit_without_the_lessons_imports() ->
     text, setup = _cell(nb, "q3-text"), _cell(nb, "setup")
     assert "sklearn" not in setup and "LinearRegression" in text and "sum(x * y) / sum(x * x)" in text
     assert "exactly three keys" in text and "r2" in text and "r2" in _cell(nb, "q3-tests")
+
+
+def _lesson_text() -> tuple[str, str]:
+    """(markdown with white space collapsed, stored text outputs) of lesson 5."""
+    nb = nbformat.read(ROOT / "course" / ASSIGNMENTS["ps05"], as_version=4)
+    md = " ".join(" ".join(c.source for c in nb.cells if c.cell_type == "markdown").split())
+    out = "\n".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
+                    for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    return md, out
+
+
+def _grab(pattern: str, out: str) -> list[float]:
+    found = re.search(pattern, out)
+    assert found, f"no stored output matches {pattern!r}"
+    return [float(g.replace(",", "")) for g in found.groups()]
+
+
+def test_lesson_sentences_quote_the_figures_its_outputs_print() -> None:
+    md, out = _lesson_text()
+    mean_o, mean_r = _grab(r"\nmean\s+(-?[\d.]+)\s+(-?[\d.]+)\ncvar", out)
+    cvar_o, cvar_r = _grab(r"\ncvar\s+(-?[\d.]+)\s+(-?[\d.]+)", out)
+    assert f"(€{mean_o:,.0f} against €{mean_r:,.0f})" in md
+    assert f"*loses* €{-cvar_o:,.0f} a week, while the robust plan still earns €{cvar_r:,.0f}" in md
+    calm_o, calm_r = _grab(r"no shock, fitted curves\s+([\d.]+)\s+([\d.]+)", out)
+    assert f"costs €{calm_o - calm_r:,.0f} a week when nothing goes wrong" in md
+    assert f"€{mean_o - mean_r:,.0f} on average" in md and f"€{cvar_r - cvar_o:,.0f} better" in md
+    bots = re.findall(r"2021-0[5-8]-\d\d\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)", out)
+    assert [b[1] for b in bots][-1] == "1.81" and "sinks to 1.81 in mid-August" in md
+    assert f"climbs from {bots[0][3]} to {bots[-1][3]}" in md
+    peak, own = _grab(r"highest platform ROAS: ([\d.]+) \(own ROAS ([\d.]+)\)", out)
+    assert f"a platform ROAS of {peak} and an own ROAS of {own}" in md
+    (clicks,) = _grab(r"clicks per euro, October-December 2021: ([\d.]+)", out)
+    assert f"fall to {clicks:.2f}" in md
+    low, high = _grab(r"spring 2020 lockdown: €([\d,]+) to €([\d,]+)", out)
+    assert f"€{low:,.0f} to €{high:,.0f} a week" in md
+    tight_mean, tight_cvar = _grab(r"cap 20 %\nmean\s+[\d.]+\s+([\d.]+)\ncvar\s+[\d.]+\s+(-?[\d.]+)", out)
+    assert f"to €{tight_mean:,.0f} and the CVaR 5 % from €{cvar_r:,.0f} to €{tight_cvar:,.0f}" in md
+    q1, q2 = _grab(r"2021-01-01\s+([\d.]+)\n2021-04-01\s+([\d.]+)", out)
+    assert f"fell to {q1:.0f} in the first quarter of 2021 and to {q2:.0f} in the second" in md
