@@ -23,8 +23,16 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_every_lesson_and_course_page_is_built(built: Path) -> None:
     for nb in notebooks.lessons():
         assert (built / f"{nb.stem}.html").is_file(), nb.name
-    for page in ("index", "syllabus", "assignments", "glossary", "references"):
+    for page in ("index", "syllabus", "assignments", "datasets", "glossary", "references"):
         assert (built / f"{page}.html").is_file(), page
+
+
+def test_every_datasheet_is_a_page_and_assignments_link_to_them(built: Path, root: Path) -> None:
+    for sheet in (root / "datasets" / "datasheets").glob("*.md"):
+        assert (built / "datasheets" / f"{sheet.stem}.html").is_file(), sheet.name
+    page = (built / "assignments.html").read_text(encoding="utf-8")
+    assert 'href="datasheets/' in page
+    assert 'href="data/' not in page, "a link to a released data/ folder is dead on the site"
 
 
 def test_lessons_are_rendered_from_stored_outputs(built: Path) -> None:
@@ -51,8 +59,13 @@ def test_practice_solutions_are_folded(built: Path) -> None:
 def _secrets() -> list[str]:
     """Text that must never reach the site: solutions, hidden tests, instructor notes."""
     found = ["### BEGIN SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"]
+    public = []  # what students see anyway: visible tests and the code around the solutions
     for nb_path in notebooks.source_notebooks():
         for cell in nbformat.read(nb_path, as_version=4).cells:
+            text = cell.source.split("### BEGIN HIDDEN TESTS")[0]
+            if "### BEGIN SOLUTION" in text:
+                text = text.split("### BEGIN SOLUTION")[0] + text.split("### END SOLUTION")[-1]
+            public.append(text)
             meta = cell.metadata.get("nbgrader", {})
             if meta.get("solution") and cell.cell_type == "code":
                 inside = cell.source.split("### BEGIN SOLUTION")[1].split("### END SOLUTION")[0]
@@ -66,7 +79,8 @@ def _secrets() -> list[str]:
     # a lesson may teach a technique an assignment then asks for: lesson text is public by design
     lessons = "\n".join(c.source for nb in notebooks.lessons()
                         for c in nbformat.read(nb, as_version=4).cells)
-    return sorted({line for line in found if line not in lessons})
+    visible = "\n".join(public)
+    return sorted({line for line in found if line not in lessons and line not in visible})
 
 
 def test_nothing_instructor_only_reaches_the_site(built: Path) -> None:
