@@ -11,6 +11,12 @@ configuration by :mod:`dataethics.hub.config`) copies into a hidden staging fold
 only then renames it to its final name — a rename in one folder is atomic. A copy that
 fails is removed, and the student reads what happened and that the work in their own
 folder and their earlier submissions are untouched.
+
+:func:`return_feedback` is the instructor's way back: nbgrader's ``generate_feedback`` and
+``release_feedback`` (with the instructor's configuration, so the course's feedback
+preprocessors), after putting each submission's ``timestamp.txt`` where
+``release_feedback`` looks for it — nbgrader's own autograde copies it into
+``autograded/``, the course's autograder does not.
 """
 
 from __future__ import annotations
@@ -19,6 +25,9 @@ import errno
 import os
 import secrets
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 from stat import (
     S_IRGRP,
     S_IROTH,
@@ -113,3 +122,30 @@ class SafeExchangeSubmit(ExchangeSubmit):
             with open(os.path.join(cache, name), "w") as fh:
                 fh.write(text)
         self.log.info("Submitted as: %s %s %s", self.coursedir.course_id, assignment, self.timestamp)
+
+
+def return_feedback(assignment: str, course_root: Path | str) -> list[str]:
+    """Generate and release feedback of ``assignment`` to the exchange; return the students served.
+
+    Runs nbgrader's commands from this environment, so they read the caller's nbgrader
+    configuration (on the hub: the instructor's). One-line error when a step fails.
+    """
+    from dataethics.errors import DataethicsError
+
+    course = Path(course_root).expanduser()
+    autograded = sorted(p for p in (course / "autograded").glob(f"*/{assignment}") if p.is_dir())
+    if not autograded:
+        raise DataethicsError(f"nothing autograded for {assignment} in {course}: autograde first")
+    for folder in autograded:
+        stamp = course / "submitted" / folder.parent.name / assignment / "timestamp.txt"
+        if stamp.is_file() and not (folder / "timestamp.txt").is_file():
+            shutil.copy2(stamp, folder / "timestamp.txt")
+    nbgrader = str(Path(sys.executable).with_name("nbgrader"))
+    for step in ("generate_feedback", "release_feedback"):
+        out = subprocess.run([nbgrader, step, assignment, "--force"] if step == "generate_feedback"
+                             else [nbgrader, step, assignment], capture_output=True, text=True,
+                             cwd=course.parent)
+        if out.returncode != 0:
+            lines = (out.stderr or out.stdout).strip().splitlines()
+            raise DataethicsError(f"nbgrader {step} failed: {lines[-1] if lines else out.returncode}")
+    return [folder.parent.name for folder in autograded]

@@ -8,7 +8,7 @@ This module owns the running processes:
 * :class:`Hub` also speaks JupyterHub's REST API as the course's admin service: start or
   stop a user's server, make a user's API token, list servers;
 * :func:`trial_hub` makes a throw-away hub (users, exchange, state) for tests and benchmarks;
-* :func:`add_parser` registers ``dataethics hub up|down|bench``; ``make hub`` is
+* :func:`add_parser` registers ``dataethics hub up|down|role-config|feedback|bench``; ``make hub`` is
   ``dataethics hub up``.
 """
 
@@ -274,6 +274,15 @@ def _role_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _feedback(args: argparse.Namespace) -> int:
+    from dataethics.hub.exchange import return_feedback
+
+    students = return_feedback(args.assignment, args.course)
+    print(f"feedback on {args.assignment} released to the exchange for {len(students)} student(s); "
+          "they fetch it from their Assignments tab")
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     from dataethics.hub.bench import bench
 
@@ -322,6 +331,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="folder holding the course's nbgrader_config.py (default: this repository)")
     p.add_argument("--db-url", help="the instructor's gradebook, e.g. postgresql://host/dataethics")
     p.set_defaults(func=_role_config)
+    p = hsub.add_parser("feedback", help="instructor: generate feedback with nbgrader and release it to "
+                        "the exchange", epilog="example: dataethics hub feedback ps00")
+    p.add_argument("assignment", help="assignment id, e.g. ps00")
+    p.add_argument("--course", default="~/dataethics", help="course folder (default: ~/dataethics)")
+    p.set_defaults(func=_feedback)
     p = hsub.add_parser("bench", help="30 students: server start time, submission rush, memory (root)")
     p.add_argument("--students", type=int, default=30, help="size of the class (default: 30)")
     p.set_defaults(func=_bench)
