@@ -98,6 +98,9 @@ def test_role_config_command_and_errors(tmp_path: Path, capsys: pytest.CaptureFi
     assert main(["hub", "down", "--state-dir", str(tmp_path / "none")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: no hub settings"), err
+    assert main(["hub", "feedback", "ps00", "--course", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nothing autograded" in err[0], err
 
 
 # -- the safe submit ----------------------------------------------------------------------------------
