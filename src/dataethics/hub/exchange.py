@@ -14,8 +14,8 @@ folder and their earlier submissions are untouched.
 
 :func:`return_feedback` is the instructor's way back: nbgrader's ``generate_feedback`` and
 ``release_feedback`` (with the instructor's configuration, so the course's feedback
-preprocessors), after putting each submission's ``timestamp.txt`` where
-``release_feedback`` looks for it — nbgrader's own autograde copies it into
+preprocessors), after putting each submission's ``timestamp.txt`` and ``submission_secret.txt`` where
+``release_feedback`` looks for them — nbgrader's own autograde copies it into
 ``autograded/``, the course's autograder does not.
 """
 
@@ -124,6 +124,10 @@ class SafeExchangeSubmit(ExchangeSubmit):
         self.log.info("Submitted as: %s %s %s", self.coursedir.course_id, assignment, self.timestamp)
 
 
+# what nbgrader's release_feedback reads beside each feedback page (it names the page after them)
+_SUBMISSION_RECORDS = ("timestamp.txt", "submission_secret.txt")
+
+
 def return_feedback(assignment: str, course_root: Path | str) -> list[str]:
     """Generate and release feedback of ``assignment`` to the exchange; return the students served.
 
@@ -137,9 +141,10 @@ def return_feedback(assignment: str, course_root: Path | str) -> list[str]:
     if not autograded:
         raise DataethicsError(f"nothing autograded for {assignment} in {course}: autograde first")
     for folder in autograded:
-        stamp = course / "submitted" / folder.parent.name / assignment / "timestamp.txt"
-        if stamp.is_file() and not (folder / "timestamp.txt").is_file():
-            shutil.copy2(stamp, folder / "timestamp.txt")
+        for name in _SUBMISSION_RECORDS:
+            record = course / "submitted" / folder.parent.name / assignment / name
+            if record.is_file() and not (folder / name).is_file():
+                shutil.copy2(record, folder / name)
     nbgrader = str(Path(sys.executable).with_name("nbgrader"))
     for step in ("generate_feedback", "release_feedback"):
         out = subprocess.run([nbgrader, step, assignment, "--force"] if step == "generate_feedback"
