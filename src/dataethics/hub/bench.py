@@ -120,7 +120,8 @@ def parse_timestamp(path: Path) -> datetime:
     """The time nbgrader recorded in a submission's ``timestamp.txt``."""
     from nbgrader.utils import parse_utc
 
-    return parse_utc((path / "timestamp.txt").read_text().strip())
+    stamp = parse_utc((path / "timestamp.txt").read_text().strip())
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
 
 def release_as_instructor(hub: Hub, assignment: str) -> None:

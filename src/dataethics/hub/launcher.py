@@ -171,19 +171,19 @@ class Hub:
                 return
             time.sleep(0.5)
 
-    def stop_servers(self) -> None:
-        """Stop every class member's server (through the hub when it runs, else by their processes)."""
-        if self.running():
-            for user in self.settings.users:
-                try:
-                    self.api("DELETE", f"users/{user}/server")
-                except requests.RequestException:
-                    break
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and self.server_processes():
-            time.sleep(0.5)
-        for proc in self.server_processes():
-            proc.kill()
+    def stop_servers(self, timeout: float = 20) -> None:
+        """Stop every class member's server at once (SIGTERM, then SIGKILL after ``timeout``).
+
+        The hub notices on its next poll; use :meth:`stop_server` to stop one through the hub.
+        """
+        procs = self.server_processes()
+        for proc in procs:
+            with contextlib.suppress(psutil.Error):
+                proc.terminate()
+        _gone, alive = psutil.wait_procs(procs, timeout=timeout)
+        for proc in alive:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
 
     def server_processes(self, user: str | None = None) -> list[psutil.Process]:
         """Single-user server processes of the class (or of one user)."""
