@@ -423,7 +423,7 @@ class Template:
             self.close()
             raise TemplateError(f"the template runs {self.info['threads']} threads after its imports")
         self.host_pid = (_find_template(self.proc.pid, deadline) if self.sandboxed else self.proc.pid)
-        self.pristine = {p.name for p in tpl.rglob("*")}
+        self.pristine: set[Path] = {p.relative_to(tpl) for p in tpl.rglob("*")}
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -458,7 +458,7 @@ class Template:
         tpl = self.root / TEMPLATE_DIR
         if tpl.is_dir():  # a kernel could write here too: keep only what the template itself made
             for entry in sorted(tpl.rglob("*"), key=lambda p: len(p.parts), reverse=True):
-                if entry.name not in self.pristine:
+                if entry.relative_to(tpl) not in self.pristine:
                     _remove(entry)
         work = self.root / name
         work.mkdir(parents=True)
@@ -588,6 +588,10 @@ def kernel_env(work: Path, base: dict[str, str], isolate: bool = True) -> dict[s
     """A forked kernel's environment; ``isolate``: home, temp and config folders inside ``work``."""
     env = {k: v for k, v in base.items() if not k.startswith("JPY_PARENT")}
     env["MPLBACKEND"] = INLINE_BACKEND
+    if isolate:  # no grader secrets (gradebook URL, export key, hub tokens) in a student's kernel
+        env = {k: v for k, v in env.items() if k == "DATAETHICS_GUARD_MODULES" or not (
+            k.startswith(("DATAETHICS_", "JPY_", "JUPYTERHUB_"))
+            or any(s in k.upper() for s in ("TOKEN", "SECRET", "PASSWORD", "CREDENTIAL")))}
     if isolate:  # as the ordinary sandboxed grading kernel gets them
         env.update({"HOME": str(work), "MPLCONFIGDIR": str(work / ".mpl"), "TMPDIR": str(work),
                     "IPYTHONDIR": str(work / ".ipython"), **dict.fromkeys(THREAD_VARS, "1")})
