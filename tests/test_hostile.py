@@ -37,6 +37,7 @@ from dataethics.grading.autograde import Limits, autograde, sandbox_available, s
 
 MODULE = "ps03"  # the module assignment: only its stubs' shape is relied on
 STUB_RAISE = "raise NotImplementedError()"
+KILL_GRACE = 2
 BIG = 5 * 2**20  # no file the grader writes for one submission may be larger
 
 
@@ -323,7 +324,7 @@ def _grade(assignment: str, cases: list[Case], root: Path) -> dict:
                course / "submitted" / name / assignment, assignment)
     # the 2-second cell limit is shown on its own (tests/test_grading_nbgrader.py); here a
     # little more room keeps honest cells safe on a loaded machine
-    limits = Limits(notebook_seconds=60, cell_seconds=4, memory_mb=1500, kill_grace=2)
+    limits = Limits(notebook_seconds=60, cell_seconds=4, memory_mb=1500, kill_grace=KILL_GRACE)
     outcomes = {o.student: o for o in autograde(assignment, course, workers=2, limits=limits,
                                                 progress=False)}
     from dataethics.grading.feedback import generate_feedback

@@ -112,10 +112,10 @@ def feedback_outputs(cell: NotebookNode, after_hidden: bool) -> list[NotebookNod
     literals = _literals(visible)
     ename = next((o.get("ename") for o in errors if o.get("ename") in _SAFE_ENAMES), "Error")
     message = next((m for m in (_visible_message(o, literals) for o in errors) if m), "")
-    if message:
+    if numbers and _failed_in_hidden(errors[0], numbers):
+        lines = [TEST_FAILED, HIDDEN_FAILED.format(ename=ename), message]
+    elif message:
         lines = [TEST_FAILED, f"{ename}: {message}", HIDDEN_NOTE if numbers else ""]
-    elif numbers and _failed_in_hidden(errors[0], numbers):
-        lines = [TEST_FAILED, HIDDEN_FAILED.format(ename=ename)]
     else:
         lines = [TEST_FAILED, f"{ename}: {VISIBLE_FAILED}"]
     text = "\n".join(ln for ln in lines if ln)
@@ -219,12 +219,29 @@ def hidden_test_lines(source: Path, min_length: int = 8) -> set[str]:
     return {ln for ln in hidden if ln not in visible}
 
 
+def _own_code(path: Path) -> str:
+    """The answers of the student a feedback page belongs to (``feedback/<student>/<a>/<nb>.html``)."""
+    path = Path(path)
+    if len(path.parts) < 4 or path.parts[-4] != "feedback":
+        return ""
+    submitted = path.parents[3] / "submitted" / path.parts[-3] / path.parts[-2] / (path.stem + ".ipynb")
+    try:
+        return readable_text(submitted)
+    except Exception:  # no readable submission: nothing of theirs to set aside
+        return ""
+
+
 def find_leaks(paths: list[Path], hidden: set[str]) -> dict[Path, list[str]]:
-    """Files among ``paths`` that quote hidden-test lines, with the lines they quote."""
+    """Files among ``paths`` that quote hidden-test lines, with the lines they quote.
+
+    A feedback page shows the student's own code: a line they wrote themselves that happens
+    to equal a hidden-test line is not a leak.
+    """
     found = {}
     for path in paths:
         text = readable_text(path)
-        quoted = sorted(ln for ln in hidden if ln in text)
+        own = _own_code(path)
+        quoted = sorted(ln for ln in hidden if ln in text and ln not in own)
         if quoted:
             found[Path(path)] = quoted
     return found

@@ -130,6 +130,7 @@ class GradingClient(NotebookClient):
         self.cut = False
         self.replies: dict[int, str] = {}
         self.install_seconds = 0.0
+        self.interrupted = -1
         self.on_cell_executed = self._record_reply
 
     def _record_reply(self, cell: nbformat.NotebookNode, cell_index: int,
@@ -150,6 +151,22 @@ class GradingClient(NotebookClient):
             if "by the grader" in json.dumps(out):
                 self.cut = True
         return out
+
+    async def _async_handle_timeout(self, timeout: int, cell: Any = None) -> None:
+        """Interrupt the kernel once at the cell limit (the watchdog kills it if that fails).
+
+        nbclient calls the *synchronous* ``interrupt_kernel`` from its event loop, which does
+        not reach the kernel: the manager's asynchronous method is awaited instead.
+        """
+        if self.interrupted == self.current:
+            await asyncio.sleep(0.2)
+            return None
+        self.interrupted = self.current
+        interrupt = getattr(self.km, "_async_interrupt_kernel", None)
+        if interrupt is None:
+            return await super()._async_handle_timeout(timeout, cell)
+        await interrupt()
+        return None
 
     def handle_comm_msg(self, outs: list, msg: dict, cell_index: int) -> None:
         """Widgets are not run by the grader (their output hooks could write anywhere)."""
@@ -196,7 +213,7 @@ def _is_answer(cell: nbformat.NotebookNode) -> bool:
 def run_submission(task: dict) -> dict:
     """Worker: prepare, check and execute one student's notebook. Returns an Outcome as a dict."""
     from jupyter_client.kernelspec import KernelSpecManager
-    from jupyter_client.manager import KernelManager
+    from jupyter_client.manager import AsyncKernelManager
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     limits = Limits(**task["limits"])
@@ -244,7 +261,9 @@ def run_submission(task: dict) -> dict:
         specs = kernelspec_dir(work, limits, [Path(p) for p in task["hide"]], sandboxed,
                                guard_modules=task.get("guard_modules", []))
         ksm = KernelSpecManager(kernel_dirs=[str(specs / "kernels")])
-        km = KernelManager(kernel_name="dataethics-grader", kernel_spec_manager=ksm,
+        # the asynchronous manager: nbclient's loop awaits its interrupt (the synchronous one's
+        # interrupt, called from that loop, never reached the kernel: --cell-seconds was ignored)
+        km = AsyncKernelManager(kernel_name="dataethics-grader", kernel_spec_manager=ksm,
                            transport="ipc", ip=str(work / "k"),
                            connection_file=str(work / "kernel.json"))
     client = GradingClient(nb, km=km, timeout=max(1, int(limits.cell_seconds)), allow_errors=True,
@@ -306,7 +325,7 @@ def run_submission(task: dict) -> dict:
             stuck = True
             break
         # a kernel that exited (os._exit, a crash) is noticed here, not at the notebook limit
-        if runner.is_alive() and km.has_kernel and not km.is_alive():
+        if runner.is_alive() and km.has_kernel and not _alive(km):
             dead_since = dead_since or time.monotonic()
             if time.monotonic() - dead_since > 3:
                 break
@@ -338,8 +357,8 @@ def run_submission(task: dict) -> dict:
             out.status = "crash"
             out.flags.append(f"execution failed: {type(exc).__name__}")
         try:
-            if km.has_kernel:
-                km.shutdown_kernel(now=True)
+            if km.has_kernel and _alive(km):  # nbclient shuts it down; make sure
+                os.killpg(os.getpgid(km.provisioner.process.pid), signal.SIGKILL)  # type: ignore[union-attr]
         except Exception:  # already dead
             pass
     interrupted = any(o.get("ename") == "KeyboardInterrupt" for c in nb.cells if c.cell_type == "code"
@@ -356,6 +375,15 @@ def run_submission(task: dict) -> dict:
     out.guard_seconds = state["guard_seconds"] + client.install_seconds
     out.executed = json.loads(nbformat.writes(nb))
     return asdict(out)
+
+
+def _alive(km: Any) -> bool:
+    """Whether the kernel's process still runs (works for synchronous and asynchronous managers)."""
+    process = getattr(getattr(km, "provisioner", None), "process", None)
+    if process is None or not hasattr(process, "poll"):
+        alive = km.is_alive()
+        return alive if isinstance(alive, bool) else True
+    return process.poll() is None
 
 
 def _verdicts(nb: nbformat.NotebookNode, replies: dict[int, str], ran_upto: int,

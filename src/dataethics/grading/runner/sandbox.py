@@ -50,6 +50,9 @@ def kernelspec_dir(work: Path, limits: Limits, hide: list[Path], sandboxed: bool
     spec.mkdir(parents=True, exist_ok=True)
     env = {"NBGRADER_EXECUTION": "autograde",
            "DATAETHICS_GUARD_MODULES": ",".join(guard_modules or [])}
+    # interrupts travel as a control message: a signal to bubblewrap's process group does not
+    # reach a kernel in its own PID namespace, and the kernel sends SIGINT to itself just as well
     (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "grader",
-                                                  "language": "python", "env": env}))
+                                                  "language": "python", "env": env,
+                                                  "interrupt_mode": "message"}))
     return work / "kernels"
