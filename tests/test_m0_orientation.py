@@ -35,3 +35,19 @@ def test_empty_mean_and_full_checklist_are_shown() -> None:
     assert "Which decision will these data change? Write it down before collecting." in out
     assert "Write i..." not in out
     assert "ps06-audit" in md
+
+
+def test_channel_shares_are_quoted_from_the_output() -> None:
+    md, out = lesson_text("00-orientation.ipynb")
+    table = re.search(r"^web\s+[\d.]+\s+([\d.]+)$.*^marketplace\s+[\d.]+\s+([\d.]+)$", out, re.M | re.S)
+    assert table, "the revenue shares by channel are not in the stored outputs"
+    web, marketplace = float(table[1]), float(table[2])
+    assert web < 0.5, "the sentence says the web is not a majority"
+    assert f"largest share of revenue, {web:.1%} — less than half".replace("%", " %") in md
+    assert f"brings the least, {marketplace:.1%}".replace("%", " %") in md
+    assert "most of the money" not in md
+
+
+def test_summary_says_assignments_are_partly_graded_by_hand() -> None:
+    md, _ = lesson_text("00-orientation.ipynb")
+    assert "noté en partie automatiquement" in md and "devoir noté automatiquement" not in md

@@ -95,3 +95,22 @@ def test_lesson_bot_signal_sentences_match_its_outputs() -> None:
         "%", " %") in md
     assert "built on the first two traits" in md
     assert "Write i..." not in out and "Write it down before collecting." in out
+
+
+def test_lesson_quality_problem_shares_match_its_outputs() -> None:
+    md, out = lesson_text("01-smart-data.ipynb")
+    names = ["invalid value (any rule)", "bot-like sign-up", "duplicate record", "missing age",
+             "stale (> 24 months)"]
+    found = dict(re.findall(r"^(" + "|".join(map(re.escape, names)) + r")\s+([\d.]+)$", out, re.M))
+    any_problem = re.search(r"records with at least one problem: ([\d.]+)%", out)
+    assert set(found) == set(names) and any_problem, "the problem shares are not in the stored outputs"
+    share = {name: float(value) for name, value in found.items()}
+    assert min(share, key=share.get) == "invalid value (any rule)"
+    assert max(share, key=share.get) == "stale (> 24 months)"
+    pct = {name: f"{value:.1%}".replace("%", " %") for name, value in share.items()}
+    assert (f"range from {pct['invalid value (any rule)']} of the records (an invalid value) to "
+            f"{pct['stale (> 24 months)']} (stale records), with bot-like sign-ups at "
+            f"{pct['bot-like sign-up']}, duplicates at {pct['duplicate record']} and missing ages at "
+            f"{pct['missing age']}") in md
+    assert f"still, {any_problem[1]} % of the records" in md
+    assert "a few percent of the records" not in md

@@ -116,3 +116,10 @@ def test_lesson_sorts_the_panel_and_shows_the_checklist_in_full() -> None:
     assert re.search(r'social = load\("bots_social"\)\.sort_values\(\["account", "date"\]\)', code)
     assert "Are the metrics we report measured by us, or by the party paid on them?" in out
     assert "Guidelines Addendum*, Version 1.0, 27 Oct 2015" in md
+
+
+def test_lesson_attributes_goodhart_and_strathern() -> None:
+    md, _, _ = lesson_text("02-bot-metrics.ipynb")
+    assert "Goodhart observed in 1975" in md and "Marilyn Strathern (1997)" in md
+    assert "a measure which becomes a target stops being a good measure" not in md
+    assert "*infobésité*" in md and "at the expense of the quality of analyses" not in md
