@@ -60,11 +60,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jupyter_client.blocking.client import BlockingKernelClient
+from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.kernelspec import KernelSpec
-from jupyter_client.manager import KernelManager
+from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
-from jupyter_core.utils import run_sync
 from traitlets import DottedObjectName
 
 # imported by the template before it forks: the kernel and the course's libraries
@@ -598,7 +597,7 @@ def kernel_env(work: Path, base: dict[str, str], isolate: bool = True) -> dict[s
     return env
 
 
-class FastReadyClient(BlockingKernelClient):
+class FastReadyClient(AsyncKernelClient):
     """A kernel client that is ready as soon as IOPub carries the idle status of its kernel_info.
 
     jupyter_client's own check ends by waiting 0.2 s for IOPub to fall silent, on every kernel
@@ -636,11 +635,15 @@ class FastReadyClient(BlockingKernelClient):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"Kernel didn't respond in {timeout} seconds")
 
-    wait_for_ready = run_sync(_async_wait_for_ready)
+    wait_for_ready = _async_wait_for_ready
 
 
-class PrewarmKernelManager(KernelManager):
-    """A KernelManager whose (Python) kernel is forked from a template, interrupted by SIGINT."""
+class PrewarmKernelManager(AsyncKernelManager):
+    """An (asynchronous) KernelManager whose Python kernel is forked from a template, interrupted by SIGINT.
+
+    Asynchronous, as the grader's ordinary manager: nbclient's own cell limit then
+    interrupts the kernel (a blocking client would hold nbclient's event loop).
+    """
 
     client_class = DottedObjectName("dataethics.grading.runner.prewarm.FastReadyClient")
 
