@@ -121,6 +121,8 @@ def login(browser: Browser, hub: Hub, name: str, password: str) -> Page:
 @pytest.fixture(scope="module")
 def pages(browser: Browser, hub: Hub) -> dict[str, Page]:
     s = hub.settings
+    first = [s.instructor, user(hub, "ada"), user(hub, "bob")]
+    bench.start_class(hub, first)  # all three at once; logging in then finds them running
     return {"teacher": login(browser, hub, s.instructor, TRIAL_INSTRUCTOR_PASSWORD),
             "ada": login(browser, hub, user(hub, "ada"), TRIAL_STUDENT_PASSWORD),
             "bob": login(browser, hub, user(hub, "bob"), TRIAL_STUDENT_PASSWORD)}

@@ -179,3 +179,10 @@ def test_submit_errors_are_explained(code: int, words: str) -> None:
 
     message = explain(OSError(code, os.strerror(code)), "ps01")
     assert words in message and "ps01" in message and "Tell your instructor" in message
+
+
+def test_a_copy_that_failed_file_by_file_is_explained_too() -> None:
+    from dataethics.hub.exchange import explain
+
+    exc = shutil.Error([("a/ps01.ipynb", "b/ps01.ipynb", "[Errno 28] No space left on device")])
+    assert "disk is full" in explain(exc, "ps01")

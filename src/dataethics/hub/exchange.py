@@ -54,11 +54,16 @@ def explain(exc: OSError, assignment: str) -> str:
     >>> explain(OSError(28, "No space left on device"), "ps00").split(":")[0]
     'Your submission of ps00 did not reach the course'
     """
+    code = exc.errno
+    if code is None:  # shutil.Error gathers the copy's failures as text
+        text = str(exc)
+        code = next((c for c in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES)
+                     if os.strerror(c) in text), None)
     reason = {errno.ENOSPC: "the course's exchange disk is full",
               errno.EDQUOT: "the course's exchange disk quota is used up",
               errno.EROFS: "the course's exchange is read-only at the moment",
               errno.EACCES: "you may not write to the course's exchange"}.get(
-        exc.errno or 0, f"the course's exchange could not be written ({exc.strerror or exc})")
+        code or 0, f"the course's exchange could not be written ({exc.strerror or exc})")
     return (f"Your submission of {assignment} did not reach the course: {reason}. Your notebooks are "
             "unchanged in your folder and earlier submissions are kept. Tell your instructor, "
             "then submit again.")
