@@ -162,6 +162,10 @@ class GradingClient(NotebookClient):
             await asyncio.sleep(0.2)
             return None
         self.interrupted = self.current
+        provisioner = getattr(self.km, "provisioner", None)
+        if getattr(self.km.kernel_spec, "interrupt_mode", "signal") == "signal" and provisioner:
+            await provisioner.send_signal(signal.SIGINT)
+            return None
         interrupt = getattr(self.km, "_async_interrupt_kernel", None)
         if interrupt is None:
             return await super()._async_handle_timeout(timeout, cell)
