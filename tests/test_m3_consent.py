@@ -82,8 +82,13 @@ def _lesson_text(name: str) -> tuple[str, str]:
 def test_lesson_states_the_law_as_it_is() -> None:
     md, _ = _lesson_text("03-gdpr-consent.ipynb")
     assert "peut prétendre" in md and "L121-12" in md and "L224-33" in md
+    # L121-17's own words (ex L114-1), not a paraphrase in quotation marks
+    flat = " ".join(md.split())
+    assert "peut prétendre au remboursement des sommes versées au titre de ce paiement" in flat
+    assert "à son remboursement" not in md
     assert "must be refunded" not in md and "doit être remboursée" not in md
     assert "3.4.1" in md and "first six" not in md
+    assert "v4.0.1" in md and not re.search(r"v4\.0(?!\.1)", md), "PCI DSS v4.0 was retired: cite v4.0.1"
     assert "Double opt-in" in md and "no French rule requires it" in md
     assert "5(1)(e)" in md and "suppression list" in md
 
