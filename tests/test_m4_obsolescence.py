@@ -108,3 +108,13 @@ def test_en_bref_figures_are_the_lessons() -> None:
     assert f"{km.replace('.', ',')} mois" in bref and f"{naive.replace('.', ',')} mois" in bref
     assert f"({round(float(leave.group(1)) * 100)} % contre {round(float(leave.group(2)) * 100)} %)" in bref
     assert f"de {saving} %" in bref
+
+
+def test_slowing_update_sentences_match_the_counts() -> None:
+    md, bref, out = _lesson()
+    before = int(re.search(r"replaced in the 6 months before the update\s+(\d+)", out).group(1))
+    after = int(re.search(r"replaced in the 6 months after\s+(\d+)", out).group(1))
+    rise = int(re.search(r"replacements after the update vs before: \+(\d+)%", out).group(1))
+    assert rise == round((after / before - 1) * 100)
+    assert f"rise by {rise} %" in md and f"({after} phones against {before})" in md
+    assert f"augmente de {rise} %" in bref
