@@ -20,7 +20,8 @@ DOCTESTED = ["dataethics.authoring", "dataethics.checklist", "dataethics.plottin
              "dataethics.grading.exports", "dataethics.grading.collect", "dataethics.grading.feedback",
              "dataethics.grading.lms.common", "dataethics.grading.lms.moodle",
              "dataethics.grading.lms.canvas",
-             "dataethics.grading.report", "dataethics.grading.course", "dataethics.check"]
+             "dataethics.grading.report", "dataethics.grading.course", "dataethics.grading.resume",
+             "dataethics.check"]
 
 
 @pytest.mark.parametrize("module", DOCTESTED)

@@ -195,6 +195,7 @@ def run_on_cluster(jobs: dict[str, list[dict]], address: str,
             except Exception as exc:  # KilledWorker, a lost connection, or the task's own error
                 result = LOST if _is_worker_loss(exc) else exc
             if result == LOST:
+                datas.pop(jobs[student][0]["release"], None)  # its copies may have died too: send again
                 if attempt == 1:
                     pending.add(submit(student, 2))
                     continue
@@ -214,7 +215,9 @@ def _forget(run: str, dask_scheduler: Any = None) -> None:
 
 
 def _is_worker_loss(exc: BaseException) -> bool:
+    """A worker (or every copy of the task's data) was lost, as opposed to the task failing."""
     from distributed import KilledWorker
+    from distributed.client import FutureCancelledError
     from distributed.comm.core import CommClosedError
 
-    return isinstance(exc, (KilledWorker, CommClosedError))
+    return isinstance(exc, (KilledWorker, CommClosedError, FutureCancelledError))
