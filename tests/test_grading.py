@@ -66,7 +66,7 @@ def _class(course: Path) -> dict[str, tuple[str | bytes | nbformat.NotebookNode,
                           + _answer(sub(), "q1")), f"{A}.ipynb"),
         "reads_source": (_edit(sub(), "q1", f"open({str(source_nb)!r}).read()\n"
                                + _answer(sub(), "q1")), f"{A}.ipynb"),
-        "huge_output": (_edit(sub(), "q4", "for i in range(2_000_000):\n    print(i)\n"
+        "huge_output": (_edit(sub(), "q4", "for i in range(300_000):\n    print(i)\n"
                               + _answer(sub(), "q4")), f"{A}.ipynb"),
         "invalid_json": (b'{"cells": [', f"{A}.ipynb"),
         "empty_file": (b"", f"{A}.ipynb"),
@@ -145,10 +145,16 @@ FLAGS = {
 }
 
 
+# the interrupt may land outside the student's try (the loop then ends and later cells run)
+# or inside it (the kernel is then stopped): both are right
+ALSO = {"catches_interrupt": {**FULL, "q2-tests": 0}}
+
+
 @pytest.mark.parametrize("student", sorted(EXPECTED))
 def test_each_case_gets_the_right_score(graded: tuple, student: str) -> None:
     _, outcomes, got = graded
-    assert got[student] == pytest.approx(EXPECTED[student]), (student, outcomes[student].flags)
+    allowed = [EXPECTED[student], *([ALSO[student]] if student in ALSO else [])]
+    assert any(got[student] == pytest.approx(a) for a in allowed), (student, outcomes[student].flags)
 
 
 @pytest.mark.parametrize("student", sorted(FLAGS))
