@@ -150,8 +150,9 @@ def bench(students: int = 30, assignment: str = "ps00") -> bool:
         class_ = [Student(hub, u) for u in users]
         with ThreadPoolExecutor(max_workers=8) as pool:
             fetched = list(pool.map(lambda s: s.action("fetch", assignment), class_))
-        if not all(r.get("success") for r in fetched):
-            raise DataethicsError("some students could not fetch the assignment")
+        failed = [str(r.get("value"))[-200:] for r in fetched if not r.get("success")]
+        if failed:
+            raise DataethicsError(f"{len(failed)} student(s) could not fetch {assignment}: {failed[0]}")
         result = rush(class_, assignment)
         arrived = inbound(hub.settings, assignment)
         last = max(parse_timestamp(p) for paths in arrived.values() for p in paths)
