@@ -172,3 +172,46 @@ def test_a_2_second_cell_limit_stops_an_endless_loop_well_under_30_seconds(tmp_p
     for outcome in outcomes:
         assert outcome.seconds < 15 and any("exceeded 2 s" in f for f in outcome.flags), outcome
     assert scores("loop", tmp_path) == {"loop": {"q1-tests": 0}, "stubborn": {"q1-tests": 0}}
+
+
+def test_a_test_cell_may_rebind_its_own_helper_but_a_students_code_may_not(tmp_path: Path) -> None:
+    """The guard accepts a name rebound by a locked cell's own code, never by a call into an answer."""
+    _assignment(tmp_path, "names", {"names": [
+        au.locked_code("setup", "from dataethics.check import check"),
+        au.solution("q1", "def f():\n" + STUB.format("    return 1")),
+        au.tests("q1-tests", "def helper():\n    return 1\ncheck(f(), helper(), 'f()')", 1),
+        au.solution("q2", "def g():\n" + STUB.format("    return 2")),
+        au.tests("q2-tests", "def helper():\n    return 2\ncheck(g(), helper(), 'g()')", 1),
+        au.tests("q2-more", "check(g() + f(), 3, 'g() + f()')", 1)]})
+    course_cfg.generate_release("names", tmp_path, source_root=tmp_path)
+    honest = _answer(_answer(_release(tmp_path, "names", "names"), "q1", "def f():\n    return 1"),
+                     "q2", "def g():\n    return 2")
+    _submit(tmp_path, "honest", "names", {"names.ipynb": honest})
+    # f rebinds 'check' when the first test calls it: a name the test cell's own code does not bind
+    sly = _answer(_answer(_release(tmp_path, "names", "names"), "q1",
+                          "def f():\n    globals()['check'] = lambda *a, **k: None\n    return 0"),
+                  "q2", "def g():\n    return 0")
+    _submit(tmp_path, "sly", "names", {"names.ipynb": sly})
+    outcomes = {o.student: o for o in autograde("names", tmp_path, workers=2, limits=LIMITS,
+                                                progress=False)}
+    got = scores("names", tmp_path)
+    assert outcomes["honest"].flags == [] and sum(got["honest"].values()) == 3
+    assert any("rebound 'check'" in f for f in outcomes["sly"].flags), outcomes["sly"].flags
+    assert sum(got["sly"].values()) == 0
+
+
+def test_a_warning_during_a_passing_test_keeps_its_points(tmp_path: Path) -> None:
+    """nbgrader alone scores 0 a test cell with stderr output; the kernel's verdict decides here."""
+    _assignment(tmp_path, "warn", {"warn": [
+        au.solution("q1", "import warnings\ndef f():\n"
+                          + STUB.format("    warnings.warn('rounded', RuntimeWarning)\n    return 1")),
+        au.tests("q1-tests", "assert f() == 1", 2)]})
+    course_cfg.generate_release("warn", tmp_path, source_root=tmp_path)
+    answer = "import warnings\ndef f():\n    warnings.warn('rounded', RuntimeWarning)\n    return {}"
+    for student, value in (("right", 1), ("wrong", 2)):
+        _submit(tmp_path, student, "warn", {"warn.ipynb": _answer(_release(tmp_path, "warn", "warn"), "q1",
+                                                                  answer.format(value))})
+    autograde("warn", tmp_path, workers=2, limits=LIMITS, progress=False)
+    assert scores("warn", tmp_path) == {"right": {"q1-tests": 2}, "wrong": {"q1-tests": 0}}
+    text = (tmp_path / "autograded" / "right" / "warn" / "warn.ipynb").read_text()
+    assert "RuntimeWarning" in text  # the warning is still shown

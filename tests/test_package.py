@@ -21,7 +21,8 @@ DOCTESTED = ["dataethics.authoring", "dataethics.checklist", "dataethics.plottin
              "dataethics.grading.lms.common", "dataethics.grading.lms.moodle",
              "dataethics.grading.lms.canvas",
              "dataethics.grading.report", "dataethics.grading.course", "dataethics.grading.resume",
-             "dataethics.check"]
+             "dataethics.check", "dataethics.grading.runner.execute",
+             "dataethics.grading.runner.integrity"]
 
 
 @pytest.mark.parametrize("module", DOCTESTED)

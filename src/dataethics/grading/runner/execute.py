@@ -22,6 +22,7 @@ later if the cell still runs (a loop that swallows interrupts).
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
 import os
@@ -179,13 +180,56 @@ class GradingClient(NotebookClient):
         """Display updates are ignored: no output is ever changed after it was capped."""
 
 
-async def _guard(client: GradingClient, record: bool) -> list[str]:
-    """Ask the kernel's guard, on the control channel, what changed; an unanswered request is a finding."""
+def bound_names(source: str) -> list[str]:
+    r"""The names a cell's own code binds at its top level (assignments, ``def``, ``class``, imports).
+
+    A locked cell may rebind a name an earlier locked cell bound (a test defining its own
+    helper again): the guard accepts such a rebinding only for names the cell's source binds,
+    so a student's function called by a test cannot rebind ``check`` or ``np`` unnoticed.
+
+    >>> bound_names("import numpy as np\nfrom math import isclose\nx, (y, z) = 1, (2, 3)\ndef f(): g = 1")
+    ['np', 'isclose', 'x', 'y', 'z', 'f']
+    >>> bound_names("this is not Python")
+    []
+    """
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):  # magics and the like: nothing bound that the guard accepts
+        return []
+    names: list[str] = []
+
+    def targets(node: ast.AST) -> None:
+        if isinstance(node, ast.Name):
+            names.append(node.id)
+        elif isinstance(node, (ast.Tuple, ast.List)):
+            for elt in node.elts:
+                targets(elt)
+        elif isinstance(node, ast.Starred):
+            targets(node.value)
+
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.append(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.extend((a.asname or a.name).split(".")[0] for a in node.names if a.name != "*")
+        elif isinstance(node, ast.Assign):
+            for target in node.targets:
+                targets(target)
+        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
+            targets(node.target)
+    return list(dict.fromkeys(names))
+
+
+async def _guard(client: GradingClient, record: bool, binds: list[str] | None = None) -> list[str]:
+    """Ask the kernel's guard, on the control channel, what changed; an unanswered request is a finding.
+
+    ``binds`` are the names the locked cell that just ran binds in its own source.
+    """
     from jupyter_core.utils import ensure_async
 
     kc = client.kc
     nonce = secrets.token_hex(8)
-    msg = kc.session.msg(REQUEST, {"nonce": nonce, "record": record})
+    msg = kc.session.msg(REQUEST, {"nonce": nonce, "record": record, "binds": binds or []})
     kc.control_channel.send(msg)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -304,7 +348,7 @@ def run_submission(task: dict) -> dict:
                     dirty = True
                 else:  # after each locked cell: check, then protect the names it bound
                     began = time.perf_counter()
-                    note(await _guard(client, record=True), index)
+                    note(await _guard(client, record=True, binds=bound_names(cell.source)), index)
                     state["guard_seconds"] += time.perf_counter() - began
                     dirty = False
 
@@ -392,7 +436,11 @@ def _alive(km: Any) -> bool:
 
 def _verdicts(nb: nbformat.NotebookNode, replies: dict[int, str], ran_upto: int,
               tampered_at: int | None, out: Outcome) -> None:
-    """Give every test cell that did not pass an error output stating why (nbgrader then scores 0)."""
+    """Give every test cell that did not pass an error output stating why (nbgrader then scores 0).
+
+    The kernel's verdict decides: nbgrader would also score 0 a passing cell that wrote to
+    stderr, so the stderr streams of a passing test cell are kept as stdout.
+    """
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
@@ -408,6 +456,10 @@ def _verdicts(nb: nbformat.NotebookNode, replies: dict[int, str], ran_upto: int,
             reason = f"the kernel reported this cell as failed (execute_reply: {replies.get(index)})"
         if reason:
             cell.outputs.append(error_output(reason))
+        else:  # passed: a warning on stderr (pandas, NumPy) must not make nbgrader score it 0
+            for output in cell.outputs:
+                if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                    output["name"] = "stdout"
 
 
 def run_student(tasks: list[dict]) -> list[dict]:

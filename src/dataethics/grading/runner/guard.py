@@ -158,9 +158,16 @@ class Guard:
             setattr(obj, name, value)
 
     # -- the check -------------------------------------------------------------------------
-    def check(self, record: bool = False) -> list[str]:
-        """Compare the machinery with the snapshot, restore it, and say what had changed."""
+    def check(self, record: bool = False, binds: list[str] | tuple[str, ...] = ()) -> list[str]:
+        """Compare the machinery with the snapshot, restore it, and say what had changed.
+
+        ``binds`` names what the locked cell that just ran binds in its own source: a
+        protected name among them that changed since the last check was rebound by that
+        cell, not by the student, and is protected with its new value.
+        """
         changes: list[str] = []
+        if record:
+            self._accept_rebinding(binds)
         self.checks += 1
         probe = self._probe()
         self._check_sys(changes)
@@ -341,6 +348,20 @@ class Guard:
                                   type)) or _function_state(value) is not None:
                 self.protected[name] = value
 
+    def _accept_rebinding(self, binds: list[str] | tuple[str, ...]) -> None:
+        ns = self.shell.user_ns
+        for name in binds:
+            if name not in self.protected or name not in ns:
+                continue
+            value = ns[name]
+            if self.names_before.get(name) == id(value):
+                continue  # not rebound by this cell
+            if isinstance(value, (types.ModuleType, types.FunctionType, types.BuiltinFunctionType,
+                                  type)) or _function_state(value) is not None:
+                self.protected[name] = value
+            else:  # now plain data, which the guard does not protect
+                del self.protected[name]
+
     def _check_names(self, changes: list[str]) -> None:
         ns = self.shell.user_ns
         for name, value in self.protected.items():
@@ -353,7 +374,8 @@ class Guard:
         """Answer a ``dataethics_guard_request`` on the control channel."""
         content = parent.get("content", {})
         try:
-            changes = self.check(record=bool(content.get("record")))
+            binds = [str(b) for b in content.get("binds") or []][:1000]
+            changes = self.check(record=bool(content.get("record")), binds=binds)
             error = ""
         except Exception as exc:  # a check that cannot run is itself a finding
             changes, error = [f"the grader's check failed ({type(exc).__name__}: {exc})"[:200]], "x"
