@@ -421,3 +421,27 @@ def test_an_endless_loop_is_stopped_at_the_cell_limit(graded: dict) -> None:
     outcome = graded["outcomes"]["endless_loop"]
     assert outcome.seconds < 30, outcome.seconds
     assert outcome.status in ("ok", "timeout")
+
+
+@pytest.mark.parametrize("assignment", course_cfg.assignment_ids())
+def test_the_static_scan_flags_no_solution_and_no_honest_sample(assignment: str) -> None:
+    """Solutions, partly right and hard-coded answers are honest code: the scan says nothing of them."""
+    from dataethics.grading.runner.integrity import attack_report
+    from dataethics.grading.runner.notebook import test_names
+
+    source_nb = next((course_cfg.paths.assignments_dir() / "source" / assignment).glob("*.ipynb"))
+    source = nbformat.read(source_nb, 4)
+    solutions = {}
+    for cell in source.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution") and cell.cell_type == "code":
+            solutions[meta["grade_id"]] = "\n".join(
+                ln for ln in cell.source.splitlines()
+                if ln.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
+    assert solutions
+    names = test_names(source)
+    for sample in samples.samples_for(assignment):
+        if sample.name in ("blank", "liar"):  # the liar's always-equal class is meant to be flagged
+            continue
+        answers = {**solutions, **sample.cells}
+        assert attack_report(answers, names) == [], (assignment, sample.name)

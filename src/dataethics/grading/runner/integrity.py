@@ -50,14 +50,27 @@ SUSPICIOUS_NAMES = {
     "ctypes": "uses ctypes",
     "_ih": "reads the cell history",
     "history_manager": "reads the cell history",
-    "fork": "forks the process",
-    "signal": "handles signals",
     "meta_path": "changes the import system",
 }
 ATTACK_CALLS = {("sys", "exit"): "calls sys.exit()", ("os", "_exit"): "calls os._exit()",
                 ("os", "kill"): "sends signals", ("os", "killpg"): "sends signals",
-                ("os", "system"): "runs shell commands",
+                ("os", "system"): "runs shell commands", ("os", "fork"): "forks the process",
+                ("os", "forkpty"): "forks the process", ("os", "register_at_fork"): "forks the process",
                 ("subprocess", None): "runs subprocesses"}
+#: modules whose import alone is reported (a variable of the same name is not)
+SUSPICIOUS_MODULES = {"signal": "handles signals"}
+
+
+def _top_level(tree: ast.AST) -> list[ast.AST]:
+    """The nodes of a module outside function, class and lambda bodies (what binds globals)."""
+    found: list[ast.AST] = []
+    todo = list(ast.iter_child_nodes(tree))
+    while todo:
+        node = todo.pop()
+        found.append(node)
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            todo.extend(ast.iter_child_nodes(node))
+    return found
 
 
 def tamper_report(submitted: nbformat.NotebookNode, release: nbformat.NotebookNode) -> list[str]:
@@ -89,10 +102,18 @@ def tamper_report(submitted: nbformat.NotebookNode, release: nbformat.NotebookNo
 
 
 def attack_report(answers: dict[str, str], test_names: set[str] | None = None) -> list[str]:
-    """Static scan of the student's code answers for attacks on the grader.
+    r"""Static scan of the student's code answers for attacks on the grader.
 
     ``test_names`` are the names the locked cells bind (``check``, ``np``…): an answer that
-    assigns or defines one of them is reported (re-importing the same module is not).
+    assigns or defines one of them at its top level is reported (re-importing the same module
+    is not, nor a local variable of the same name inside a function).
+
+    >>> attack_report({"q1": "import os\nif os.fork() == 0: pass"})
+    ['q1: forks the process']
+    >>> attack_report({"q1": "def f(signal):\n    check = signal.mean()\n    return check"}, {"check"})
+    []
+    >>> attack_report({"q1": "check = print"}, {"check"})
+    ["q1: rebinds 'check', which the tests use"]
     """
     flags = []
     test_names = test_names or set()
@@ -101,6 +122,13 @@ def attack_report(answers: dict[str, str], test_names: set[str] | None = None) -
             tree = ast.parse(src)
         except SyntaxError:
             continue
+        for node in _top_level(tree):
+            bound = [t.id for t in (node.targets if isinstance(node, ast.Assign) else [])
+                     if isinstance(t, ast.Name)]
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                bound.append(node.name)
+            for name in sorted(set(bound) & test_names):
+                flags.append(f"{gid}: rebinds '{name}', which the tests use")
         for node in ast.walk(tree):
             if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
                 for (mod, attr), what in ATTACK_CALLS.items():
@@ -114,16 +142,13 @@ def attack_report(answers: dict[str, str], test_names: set[str] | None = None) -
                 net = sorted({n.split(".")[0] for n in names} & NETWORK_MODULES)
                 if net:
                     flags.append(f"{gid}: uses the network ({', '.join(net)})")
+                for module in sorted({n.split(".")[0] for n in names} & SUSPICIOUS_MODULES.keys()):
+                    flags.append(f"{gid}: suspicious code: {SUSPICIOUS_MODULES[module]} "
+                                 f"(import {module})")
             if isinstance(node, ast.ExceptHandler):
                 names = ast.unparse(node.type) if node.type is not None else "bare"
                 if "KeyboardInterrupt" in names or "BaseException" in names or names == "bare":
                     flags.append(f"{gid}: catches interrupts ({names} except)")
-            bound = [t.id for t in (node.targets if isinstance(node, ast.Assign) else [])
-                     if isinstance(t, ast.Name)]
-            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
-                bound.append(node.name)
-            for name in sorted(set(bound) & test_names):
-                flags.append(f"{gid}: rebinds '{name}', which the tests use")
             if isinstance(node, (ast.Assign, ast.AugAssign)):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 for t in targets:
