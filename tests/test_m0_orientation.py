@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import re
 
-import nbformat
-
 from dataethics import paths
+from dataethics.notebooks import stored_text
 
 
 def lesson_text(name: str) -> tuple[str, str]:
     """(markdown with white space collapsed, stored text outputs) of a lesson notebook."""
-    nb = nbformat.read(paths.course_dir() / name, as_version=4)
-    md = " ".join(" ".join(c.source for c in nb.cells if c.cell_type == "markdown").split())
-    out = "\n".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
-                    for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    md, _, out = stored_text(paths.course_dir() / name)
     return md, out
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import ipaddress
 import re
 
-import nbformat
 import numpy as np
 import pandas as pd
 import pytest
 
 from dataethics import paths
 from dataethics.data import get, load, load_labels
+from dataethics.notebooks import stored_text
 
 
 @pytest.fixture(scope="module")
@@ -80,12 +80,7 @@ def test_audit_is_a_random_sample_of_the_truth(sessions: pd.DataFrame) -> None:
 
 def lesson_text(name: str) -> tuple[str, str, str]:
     """(markdown with white space collapsed, code, stored text outputs) of a lesson notebook."""
-    nb = nbformat.read(paths.course_dir() / name, as_version=4)
-    md = " ".join(" ".join(c.source for c in nb.cells if c.cell_type == "markdown").split())
-    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
-    out = "\n".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
-                    for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
-    return md, code, out
+    return stored_text(paths.course_dir() / name)
 
 
 def test_lesson_cpa_and_wasted_spend_sentences_match_its_outputs() -> None:

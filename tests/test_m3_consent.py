@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 
-import nbformat
 import pandas as pd
 import pytest
 
 from dataethics import paths
 from dataethics.data import consent, load, load_labels
+from dataethics.notebooks import stored_text
 
 
 def test_contact_reasons_follow_the_rules() -> None:
@@ -72,10 +72,7 @@ def test_everyone_is_unique_on_quasi_identifiers() -> None:
 
 def _lesson_text(name: str) -> tuple[str, str]:
     """(markdown, stored outputs) of a lesson notebook."""
-    nb = nbformat.read(paths.course_dir() / name, as_version=4)
-    md = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
-    out = "\n".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
-                    for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    md, _, out = stored_text(paths.course_dir() / name, collapse=False)
     return md, out
 
 

@@ -15,6 +15,7 @@ from nbclient import NotebookClient
 from dataethics import checklist, paths
 from dataethics.data import get, load, load_labels
 from dataethics.data.robust import CHANNELS, adstock, event_mask, saturation
+from dataethics.notebooks import stored_text
 
 ROOT = paths.repo_root()
 
@@ -188,10 +189,7 @@ def test_ps05_q3_says_which_keys_and_how_to_fit_without_the_lessons_imports() ->
 
 def _lesson_text() -> tuple[str, str]:
     """(markdown with white space collapsed, stored text outputs) of lesson 5."""
-    nb = nbformat.read(ROOT / "course" / ASSIGNMENTS["ps05"], as_version=4)
-    md = " ".join(" ".join(c.source for c in nb.cells if c.cell_type == "markdown").split())
-    out = "\n".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
-                    for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    md, _, out = stored_text(ROOT / "course" / ASSIGNMENTS["ps05"])
     return md, out
 
 

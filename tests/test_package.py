@@ -22,7 +22,8 @@ DOCTESTED = ["dataethics.authoring", "dataethics.checklist", "dataethics.plottin
              "dataethics.grading.lms.canvas",
              "dataethics.grading.report", "dataethics.grading.course", "dataethics.grading.resume",
              "dataethics.check", "dataethics.grading.runner.execute",
-             "dataethics.grading.runner.integrity"]
+             "dataethics.grading.runner.integrity", "dataethics.notebooks",
+             "dataethics.grading.runner.notebook"]
 
 
 @pytest.mark.parametrize("module", DOCTESTED)

@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
         grading_cli = None
     if grading_cli is not None:
         grading_cli.add_parser(sub)
-    from dataethics.hub.launcher import add_parser as add_hub_parser  # the classroom on JupyterHub
+    from dataethics.hub.cli import add_parser as add_hub_parser  # the classroom on JupyterHub
 
     add_hub_parser(sub)
     return parser

@@ -55,6 +55,26 @@ class _PeakMemory(threading.Thread):
         return self.peak / 2**20
 
 
+def stored_text(path: Path, collapse: bool = True) -> tuple[str, str, str]:
+    """A notebook's markdown, code and stored text outputs, for tests that quote lessons.
+
+    With ``collapse`` the markdown's runs of white space become single spaces, so a
+    sentence can be searched across line breaks.
+
+    >>> md, code, out = stored_text(lessons()[0])
+    >>> "En bref" in md and "import" in code and len(out) > 0
+    True
+    """
+    nb = nbformat.read(Path(path), as_version=4)
+    md = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    if collapse:
+        md = " ".join(md.split())
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    out = "\n".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
+                    for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    return md, code, out
+
+
 def lessons() -> list[Path]:
     """Return the lesson notebooks of ``course/`` in order."""
     return sorted(paths.course_dir().glob("[0-9][0-9]-*.ipynb"))

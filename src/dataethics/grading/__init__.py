@@ -4,9 +4,13 @@ Where things live (one module, one job):
 
 * ``course`` — the course's configuration: assignments, gradebook URL, nbgrader ``Config``,
   release generation and validation. Imports no other grading module.
-* ``runner/`` — running one submission: rebuilding the notebook from the source, the kernel
-  and its limits, the sandbox, integrity checks, and the verdict of each test cell.
-* ``autograde`` — grading a class: one task per student, workers, gradebook writes.
+* ``runner/`` — running one submission: rebuilding the notebook from the source
+  (``notebook``), limits (``limits``), the sandbox (``sandbox``), the kernel launcher and
+  its in-kernel guard (``kernel``, ``guard``), pre-warmed kernels (``prewarm``), the static
+  and file checks (``integrity``) and the verdict of each test cell (``execute``).
+* ``autograde`` — grading a class: one task per student, workers, gradebook writes;
+  ``resume`` — skipping work already graded; ``distributed`` — the same on a Dask cluster;
+  ``validate`` — students' Validate on the pre-warmed path.
 * ``collect`` and ``lms/`` — bringing submissions in from an LMS download (one module per
   LMS) or from nbgrader's exchange (``exchange``).
 * ``exports`` — grades in the files an LMS imports; ``feedback`` — student feedback with no

@@ -117,16 +117,23 @@ def grading_template(source: Path, assignment: str, db_url: str, target: Path) -
     return target
 
 
-def test_names(nb: nbformat.NotebookNode) -> set[str]:
-    """Names the locked code cells bind by import or definition (``np``, ``check``…)."""
-    names: set[str] = set()
+def _locked_trees(nb: nbformat.NotebookNode) -> list[ast.Module]:
+    """The parsed code of the locked code cells (setup and tests); cells that do not parse are left out."""
+    trees = []
     for cell in nb.cells:
         if cell.cell_type != "code" or cell.metadata.get("nbgrader", {}).get("solution"):
             continue
         try:
-            tree = ast.parse(cell.source)
+            trees.append(ast.parse(cell.source))
         except SyntaxError:
             continue
+    return trees
+
+
+def test_names(nb: nbformat.NotebookNode) -> set[str]:
+    """Names the locked code cells bind by import or definition (``np``, ``check``…)."""
+    names: set[str] = set()
+    for tree in _locked_trees(nb):
         for node in tree.body:
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 names |= {(a.asname or a.name).split(".")[0] for a in node.names if a.name != "*"}
@@ -138,16 +145,22 @@ def test_names(nb: nbformat.NotebookNode) -> set[str]:
 def test_modules(nb: nbformat.NotebookNode) -> list[str]:
     """Modules imported by the locked code cells (setup and tests): the guard watches them."""
     found: list[str] = []
-    for cell in nb.cells:
-        if cell.cell_type != "code" or cell.metadata.get("nbgrader", {}).get("solution"):
-            continue
-        try:
-            tree = ast.parse(cell.source)
-        except SyntaxError:
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                found += [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                found.append(node.module)
+    for tree in _locked_trees(nb):
+        found += imported_modules(tree)
     return sorted(set(found))
+
+
+def imported_modules(tree: ast.AST) -> list[str]:
+    r"""Absolute module names a piece of code imports, anywhere in it.
+
+    >>> import ast
+    >>> imported_modules(ast.parse("import numpy as np\nfrom pandas import Series\nfrom . import x"))
+    ['numpy', 'pandas']
+    """
+    found: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.append(node.module)
+    return found

@@ -66,6 +66,8 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
 from traitlets import DottedObjectName
 
+from dataethics.grading.runner.notebook import imported_modules
+
 # imported by the template before it forks: the kernel and the course's libraries
 BASE_PRELOAD = ("numpy", "pandas", "sklearn", "sklearn.base", "sklearn.linear_model", "sklearn.metrics",
                 "sklearn.model_selection", "sklearn.pipeline", "sklearn.preprocessing", "matplotlib",
@@ -315,11 +317,7 @@ def preload_for(notebooks: list[Path] | None = None) -> list[str]:
                 tree = ast.parse(src)
             except SyntaxError:
                 continue
-            for node in ast.walk(tree):
-                if isinstance(node, ast.Import):
-                    names += [a.name for a in node.names]
-                elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                    names.append(node.module)
+            names += imported_modules(tree)
     return list(dict.fromkeys(n for n in names if not n.startswith("dataethics.grading")))
 
 
