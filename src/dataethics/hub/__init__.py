@@ -9,7 +9,7 @@
   instructor's course folder (created, checked and removed);
 * :mod:`dataethics.hub.exchange` — the students' submit step, which never leaves a half-written
   submission in the exchange and says plainly what went wrong;
-* :mod:`dataethics.hub.launcher` — the proxy, the JupyterHub process, its REST API and the
-  ``dataethics hub`` command line;
+* :mod:`dataethics.hub.launcher` — the proxy, the JupyterHub process and its REST API;
+* :mod:`dataethics.hub.cli` — the ``dataethics hub`` command line;
 * :mod:`dataethics.hub.bench` — a class of 30 under load: the test's driver and ``make bench-hub``.
 """
