@@ -323,3 +323,35 @@ def test_dask_flags_a_submission_whose_workers_die_twice(tmp_path: Path, cluster
            run_on_cluster(jobs, address, task=_dies_for_doomed)}
     assert isinstance(got["doomed"], RuntimeError) and str(got["doomed"]) == DIED_TWICE
     assert isinstance(got["fine"], list) and got["fine"][0]["status"] == "ok"
+
+
+def test_students_validate_runs_nbgraders_checks_in_a_pre_warmed_kernel(tmp_path: Path) -> None:
+    """`dataethics validate`: nbgrader's Validator, in a kernel that starts with the libraries loaded."""
+    from dataethics import authoring as au
+    from dataethics.grading import validate
+    from dataethics.grading.runner.prewarm import unavailable
+
+    if unavailable(sandboxed=False, require_sandbox=False):
+        pytest.skip("pre-warmed kernels cannot run here")
+    root = _course(tmp_path, {"ann": {}})
+    release = root / "release" / A / f"{A}.ipynb"
+    blank = validate.validate(release)
+    assert blank.get("failed"), blank  # the released stubs fail their visible tests
+    answered = nbformat.read(root / "submitted" / "ann" / A / f"{A}.ipynb", 4)
+    for cell in answered.cells:  # the written answers too: Validate asks for every response
+        if cell.cell_type == "markdown" and cell.metadata.get("nbgrader", {}).get("solution"):
+            cell.source = "A written answer."
+    nbformat.write(answered, release.parent / "ann.ipynb")  # next to data/, as a student's copy is
+    good = validate.validate(release.parent / "ann.ipynb")
+    assert not any(good.get(k) for k in ("failed", "changed", "type_changed")), good
+    # a kernel forked from the template has scikit-learn imported before any cell runs;
+    # an ordinary fresh kernel does not
+    probe = au.notebook([au.tests("probe", "import sys\nassert 'sklearn' in sys.modules, 'not pre-warmed'", 1)])
+    probe.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    au.write(probe, tmp_path / "probe.ipynb")
+    assert not validate.validate(tmp_path / "probe.ipynb").get("failed")
+    probe.cells[0].source = "assert False, 'a failing probe'"  # and the probe can fail
+    au.write(probe, tmp_path / "probe.ipynb")
+    assert validate.validate(tmp_path / "probe.ipynb").get("failed")
+    with pytest.raises(Exception, match="notebook not found"):
+        validate.validate(tmp_path / "absent.ipynb")
