@@ -346,7 +346,7 @@ def test_students_validate_runs_nbgraders_checks_in_a_pre_warmed_kernel(tmp_path
     assert not any(good.get(k) for k in ("failed", "changed", "type_changed")), good
     # a kernel forked from the template has scikit-learn imported before any cell runs;
     # an ordinary fresh kernel does not
-    probe = au.notebook([au.tests("probe", "import sys\nassert 'sklearn' in sys.modules, 'not pre-warmed'", 1)])
+    probe = au.notebook([au.tests("probe", "import sys\nassert 'sklearn' in sys.modules, 'cold'", 1)])
     probe.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     au.write(probe, tmp_path / "probe.ipynb")
     assert not validate.validate(tmp_path / "probe.ipynb").get("failed")
