@@ -319,7 +319,10 @@ def test_grade_in_formgrader_and_return_feedback(pages: dict[str, Page], hub: Hu
     # formgrader: Manual Grading → ps00 → ps00 → ada's submission → 2 points and a comment on q5
     teacher.goto(f"{s.url}/user/{s.instructor}/formgrader/gradebook/{A}/{A}")
     teacher.get_by_role("button", name="Show All Names").click()
-    teacher.locator("tr", has_text=ada).locator("a", has_text="Submission").click()
+    # each row links the submission twice: "Submission #N" (names hidden) and the student's name
+    link = teacher.locator("tr", has_text=ada).locator("a.name-shown")
+    link.wait_for(state="visible")
+    link.click()
     teacher.locator("input.score#q5").wait_for()
     # formgrader saves an edit only once its scripts have bound the fields: wait, and retry
     teacher.wait_for_load_state("networkidle")

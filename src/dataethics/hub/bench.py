@@ -47,7 +47,10 @@ class Student:
 
     def action(self, action: str, assignment: str, timeout: float = 120) -> dict[str, Any]:
         """POST an Assignments-tab action (``fetch``, ``submit``, ``fetch_feedback``); its JSON reply."""
+        # a fresh connection: an idle kept-alive one may have been closed by the proxy (Node closes
+        # them after 5 s) and a POST sent on it is reset; a browser retries that, requests does not
         response = self.http.post(f"{self.base}/assignments/{action}", timeout=timeout,
+                                  headers={"Connection": "close"},
                                   data={"course_id": COURSE_ID, "assignment_id": assignment})
         if response.status_code != 200:
             return {"success": False, "value": f"HTTP {response.status_code}: {response.text[:300]}"}
