@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import operator
 import os
 import sys
 import threading
@@ -93,16 +94,14 @@ class Guard:
         self.shell = kernel.shell
         self.checks = 0
         roots = (*_BUILTIN_MODULES, *(modules or []))
-        self.modules = {name: mod for name, mod in list(sys.modules.items())
-                        if isinstance(mod, types.ModuleType)
-                        and any(name == r or name.startswith(r + ".") for r in roots)}
-        self.module_dicts = {name: dict(vars(mod)) for name, mod in self.modules.items()}
+        self.modules = _matching_modules(roots)
+        self.module_dicts = {}
         self.functions = {}
-        for name, values in self.module_dicts.items():
-            for key, value in values.items():
-                state = _function_state(value)
-                if state is not None:
-                    self.functions[(name, key)] = state
+        for name, mod in self.modules.items():
+            values, states = _module_snapshot(name, mod)
+            self.module_dicts[name] = values
+            for key, state in states.items():
+                self.functions[(name, key)] = state
         import pandas as pd
 
         classes: list[type] = []
@@ -119,6 +118,7 @@ class Guard:
                 state = _function_state(value)
                 if state is not None:
                     self.functions[(cls, key)] = state
+        self._prepare_fast_checks()
         traits = vars(self.shell).get("_trait_values", {})
         self.shell_objects = {k: (k in vars(self.shell) or k in traits, self._get(self.shell, k))
                               for k in _SHELL_OBJECTS}
@@ -141,6 +141,17 @@ class Guard:
         self.names_before: dict[str, int] = {}
         #: seconds the snapshot took (an upper bound: the imports would mostly happen anyway)
         self.install_seconds = time.perf_counter() - began
+
+    def _prepare_fast_checks(self) -> None:
+        """Tuples that let a check compare thousands of entries at C speed (the common, clean case)."""
+        self.fast_modules = []
+        for name, saved in self.module_dicts.items():
+            keys = tuple(k for k, v in saved.items() if _callable_like(v))
+            self.fast_modules.append((name, vars(self.modules[name]), _getter(keys),
+                                      tuple(saved[k] for k in keys), frozenset(saved)))
+        items = list(self.functions.values())
+        self.fast_functions = tuple(tuple(column) for column in zip(*items, strict=True)) if items \
+            else ((), (), (), ())
 
     @staticmethod
     def _get(obj: Any, name: str) -> Any:
@@ -303,16 +314,20 @@ class Guard:
 
     def _check_modules(self, changes: list[str]) -> None:
         builtin_names = self.builtins.keys()
-        for name, saved in self.module_dicts.items():
-            current = vars(self.modules[name])
-            for key, value in saved.items():
-                now = current.get(key, _MISSING)
-                if now is not value and _callable_like(value):
-                    changes.append(f"replaced {name}.{key}")
-                    current[key] = value
-            for key in [k for k in current if k not in saved and k in builtin_names]:
-                changes.append(f"shadowed the built-in {key} in {name}")
-                del current[key]
+        for name, current, getter, values, keys in self.fast_modules:
+            try:
+                clean = all(map(operator.is_, getter(current), values))
+            except KeyError:  # a function deleted from the module
+                clean = False
+            if not clean:
+                for key, value in self.module_dicts[name].items():
+                    if current.get(key, _MISSING) is not value and _callable_like(value):
+                        changes.append(f"replaced {name}.{key}")
+                        current[key] = value
+            if current.keys() != keys:  # names added (or removed): a built-in shadowed?
+                for key in sorted((current.keys() - keys) & builtin_names):
+                    changes.append(f"shadowed the built-in {key} in {name}")
+                    del current[key]
 
     def _check_classes(self, changes: list[str]) -> None:
         for cls, saved in self.classes.items():
@@ -327,6 +342,11 @@ class Guard:
                     delattr(cls, key)
 
     def _check_functions(self, changes: list[str]) -> None:
+        fns, codes, defaults_, kwdefaults_ = self.fast_functions
+        if all(map(operator.is_, map(_CODE, fns), codes)) \
+                and all(map(operator.is_, map(_DEFAULTS, fns), defaults_)) \
+                and all(map(operator.is_, map(_KWDEFAULTS, fns), kwdefaults_)):
+            return
         for (owner, key), (fn, code, defaults, kwdefaults) in self.functions.items():
             if fn.__code__ is not code or fn.__defaults__ is not defaults \
                     or fn.__kwdefaults__ is not kwdefaults:
@@ -387,6 +407,71 @@ class Guard:
 
 class _Missing:
     pass
+
+
+#: module snapshots a pre-warmed template took before forking (shared copy-on-write by its kernels)
+_PREPARED: dict[str, tuple[types.ModuleType, dict[str, Any], dict[str, tuple]]] = {}
+
+
+def _matching_modules(roots: tuple[str, ...] | list[str]) -> dict[str, types.ModuleType]:
+    return {name: mod for name, mod in list(sys.modules.items())
+            if isinstance(mod, types.ModuleType)
+            and any(name == r or name.startswith(r + ".") for r in roots)}
+
+
+def _take_snapshot(mod: types.ModuleType) -> tuple[dict[str, Any], dict[str, tuple]]:
+    values = dict(vars(mod))
+    states = {}
+    for key, value in values.items():
+        state = _function_state(value)
+        if state is not None:
+            states[key] = state
+    return values, states
+
+
+def _module_snapshot(name: str, mod: types.ModuleType) -> tuple[dict[str, Any], dict[str, tuple]]:
+    """A module's names and its functions' states: the template's copy when still exact, else new."""
+    cached = _PREPARED.get(name)
+    if cached is not None and cached[0] is mod:
+        _, values, states = cached
+        current = vars(mod)
+        if current.keys() == values.keys() and all(map(operator.is_, (current[k] for k in values),
+                                                        values.values())) \
+                and all(fn.__code__ is code and fn.__defaults__ is d and fn.__kwdefaults__ is kw
+                        for fn, code, d, kw in states.values()):
+            return values, states
+    return _take_snapshot(mod)
+
+
+def prepare(modules: list[str] | tuple[str, ...] = ()) -> int:
+    """In a pre-warmed template, before it forks: snapshot the guarded modules once for all kernels.
+
+    Each kernel's guard then only confirms the snapshot is still exact (:func:`_module_snapshot`)
+    instead of copying every module again. Returns the number of modules prepared.
+    """
+    import numpy  # noqa: F401 - imported so that their state is in the snapshot
+    import pandas  # noqa: F401
+
+    import dataethics.check  # noqa: F401
+
+    for name, mod in _matching_modules((*_BUILTIN_MODULES, *modules)).items():
+        _PREPARED[name] = (mod, *_take_snapshot(mod))
+    return len(_PREPARED)
+
+
+_CODE = operator.attrgetter("__code__")
+_DEFAULTS = operator.attrgetter("__defaults__")
+_KWDEFAULTS = operator.attrgetter("__kwdefaults__")
+
+
+def _getter(keys: tuple[str, ...]) -> Any:
+    """A C-level function returning the values of ``keys`` in a mapping, always as a tuple."""
+    if len(keys) > 1:
+        return operator.itemgetter(*keys)
+    if len(keys) == 1:
+        one = operator.itemgetter(keys[0])
+        return lambda mapping: (one(mapping),)
+    return lambda mapping: ()
 
 
 _MISSING = _Missing()

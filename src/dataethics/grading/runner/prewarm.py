@@ -229,6 +229,12 @@ def _serve(preload: list[str], sandboxed: bool) -> None:
             loaded.append(name)
         except Exception as exc:  # a missing optional library only costs its import later
             failed.append(f"{name}: {type(exc).__name__}")
+    try:  # the guard's module snapshot, taken once here rather than in every kernel
+        from dataethics.grading.runner import guard
+
+        guard.prepare([name for name in preload if name in sys.modules])
+    except Exception as exc:  # each kernel's guard then takes its own
+        failed.append(f"guard snapshot: {type(exc).__name__}")
     gc.collect()
     gc.freeze()  # the children share these objects; no collection will touch (copy) them
     me = os.getpid()
