@@ -1,5 +1,7 @@
 """Sphinx configuration of the course website (built by `make site`)."""
 
+from typing import Any
+
 project = "Data Ethics in Marketing"
 author = "Data Ethics in Marketing authors"
 copyright = "2026, Data Ethics in Marketing authors (content CC BY 4.0, code MIT)"
@@ -24,3 +26,24 @@ html_theme_options = {
 }
 html_last_updated_fmt = None
 html_favicon = "_static/favicon.svg"
+
+
+def _name_nav_toggles(app: Any, exception: Exception | None) -> None:
+    """Give the sidebar's fold buttons an accessible name (the theme's hold only an icon)."""
+    import pathlib
+
+    if exception is not None or app.builder.format != "html":
+        return
+    bare = '<summary><span class="toctree-toggle" role="presentation">'
+    named = ('<summary aria-label="Show or hide this section\'s pages">'
+             '<span class="toctree-toggle" role="presentation">')
+    for page in pathlib.Path(app.outdir).rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        if bare in text:
+            page.write_text(text.replace(bare, named), encoding="utf-8")
+
+
+def setup(app: Any) -> dict:
+    """Sphinx hook: post-process the built pages."""
+    app.connect("build-finished", _name_nav_toggles)
+    return {"parallel_read_safe": True}
