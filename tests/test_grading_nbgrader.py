@@ -215,3 +215,20 @@ def test_a_warning_during_a_passing_test_keeps_its_points(tmp_path: Path) -> Non
     assert scores("warn", tmp_path) == {"right": {"q1-tests": 2}, "wrong": {"q1-tests": 0}}
     text = (tmp_path / "autograded" / "right" / "warn" / "warn.ipynb").read_text()
     assert "RuntimeWarning" in text  # the warning is still shown
+
+
+def test_tampering_during_a_test_costs_that_test_too(tmp_path: Path) -> None:
+    """A function that patches NumPy while a test calls it gets no point from that test either."""
+    _assignment(tmp_path, "during", {"during": [
+        au.locked_code("setup", "import numpy as np"),
+        au.solution("q1", "def f():\n" + STUB.format("    return 1")),
+        au.tests("q1-tests", "value = f()\nassert np.isclose(value, 1)", 1),
+        au.solution("q2", "def g():\n" + STUB.format("    return 2")),
+        au.tests("q2-tests", "assert np.isclose(g(), 2)", 1)]})
+    course_cfg.generate_release("during", tmp_path, source_root=tmp_path)
+    patch = "def f():\n    import numpy\n    numpy.isclose = lambda *a, **k: True\n    return 0"
+    sly = _answer(_answer(_release(tmp_path, "during", "during"), "q1", patch), "q2", "def g():\n    return 2")
+    _submit(tmp_path, "sly", "during", {"during.ipynb": sly})
+    (outcome,) = autograde("during", tmp_path, workers=1, limits=LIMITS, progress=False)
+    assert any("numpy.isclose" in f for f in outcome.flags), outcome.flags
+    assert scores("during", tmp_path)["sly"] == {"q1-tests": 0, "q2-tests": 0}

@@ -220,16 +220,19 @@ def bound_names(source: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-async def _guard(client: GradingClient, record: bool, binds: list[str] | None = None) -> list[str]:
+async def _guard(client: GradingClient, record: bool, binds: list[str] | None = None,
+                 light: bool = False) -> list[str]:
     """Ask the kernel's guard, on the control channel, what changed; an unanswered request is a finding.
 
-    ``binds`` are the names the locked cell that just ran binds in its own source.
+    ``binds`` are the names the locked cell that just ran binds in its own source; ``light``
+    asks only to protect them (the machinery is checked before the next locked cell).
     """
     from jupyter_core.utils import ensure_async
 
     kc = client.kc
     nonce = secrets.token_hex(8)
-    msg = kc.session.msg(REQUEST, {"nonce": nonce, "record": record, "binds": binds or []})
+    msg = kc.session.msg(REQUEST, {"nonce": nonce, "record": record, "binds": binds or [],
+                                   "light": light})
     kc.control_channel.send(msg)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -318,16 +321,27 @@ def run_submission(task: dict) -> dict:
                            record_timing=False, interrupt_on_timeout=True, limits=limits,
                            resources={"metadata": {"path": str(work)}})
     state: dict[str, Any] = {"ran_upto": -1, "error": None, "cell_started": None,
-                             "tampered_at": None, "guard_seconds": 0.0}
+                             "tampered_at": None, "guard_seconds": 0.0, "unchecked_from": None}
+    code_cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    next_code = dict(zip(code_cells, [*code_cells[1:], None], strict=True))
 
     def note(changes: list[str], index: int) -> None:
         if not changes:
             return
-        if state["tampered_at"] is None:
-            state["tampered_at"] = index
+        if state["tampered_at"] is None:  # from the first cell that ran since the last full check
+            first = state["unchecked_from"]
+            state["tampered_at"] = index if first is None else min(first, index)
         gid = nb.cells[index].metadata.get("nbgrader", {}).get("grade_id", f"cell {index}")
         flag = f"{TAMPERED} (found at {gid}): " + "; ".join(dict.fromkeys(changes))
         out.flags.append(flag[:600])
+
+    async def guard(index: int, record: bool, binds: list[str] | None = None,
+                    light: bool = False) -> None:
+        began = time.perf_counter()
+        note(await _guard(client, record=record, binds=binds, light=light), index)
+        state["guard_seconds"] += time.perf_counter() - began
+        if not light:
+            state["unchecked_from"] = None
 
     async def execute_all() -> None:
         async with client.async_setup_kernel():
@@ -336,20 +350,22 @@ def run_submission(task: dict) -> dict:
                 if cell.cell_type != "code":
                     continue
                 if dirty and not _is_answer(cell):
-                    began = time.perf_counter()
-                    note(await _guard(client, record=False), index)
-                    state["guard_seconds"] += time.perf_counter() - began
+                    await guard(index, record=False)
                 client.current = index
+                if state["unchecked_from"] is None:
+                    state["unchecked_from"] = index
                 state["cell_started"] = time.monotonic()
                 await client.async_execute_cell(cell, index)
                 state["cell_started"] = None
                 state["ran_upto"] = index
                 if _is_answer(cell):
                     dirty = True
-                else:  # after each locked cell: check, then protect the names it bound
-                    began = time.perf_counter()
-                    note(await _guard(client, record=True, binds=bound_names(cell.source)), index)
-                    state["guard_seconds"] += time.perf_counter() - began
+                else:  # after each locked cell: protect the names it bound
+                    # when an answer comes next, a full check will run before the next locked
+                    # cell and blame what it finds on this cell too: here only names are taken
+                    after = next_code.get(index)
+                    light = after is not None and _is_answer(nb.cells[after])
+                    await guard(index, record=True, binds=bound_names(cell.source), light=light)
                     dirty = False
 
     def run() -> None:

@@ -169,6 +169,18 @@ class Guard:
             setattr(obj, name, value)
 
     # -- the check -------------------------------------------------------------------------
+    def record_only(self, binds: list[str] | tuple[str, ...] = ()) -> list[str]:
+        """After a locked cell that an answer follows: protect the names it bound, check nothing else.
+
+        The next full :meth:`check` comes before the next locked cell; the grader counts what
+        it finds against this cell too.
+        """
+        self.checks += 1
+        self._accept_rebinding(binds)
+        self._record_names()
+        self.names_before = {k: id(v) for k, v in self.shell.user_ns.items()}
+        return []
+
     def check(self, record: bool = False, binds: list[str] | tuple[str, ...] = ()) -> list[str]:
         """Compare the machinery with the snapshot, restore it, and say what had changed.
 
@@ -395,7 +407,10 @@ class Guard:
         content = parent.get("content", {})
         try:
             binds = [str(b) for b in content.get("binds") or []][:1000]
-            changes = self.check(record=bool(content.get("record")), binds=binds)
+            if content.get("light") and content.get("record"):
+                changes = self.record_only(binds)
+            else:
+                changes = self.check(record=bool(content.get("record")), binds=binds)
             error = ""
         except Exception as exc:  # a check that cannot run is itself a finding
             changes, error = [f"the grader's check failed ({type(exc).__name__}: {exc})"[:200]], "x"
