@@ -227,7 +227,8 @@ def test_tampering_during_a_test_costs_that_test_too(tmp_path: Path) -> None:
         au.tests("q2-tests", "assert np.isclose(g(), 2)", 1)]})
     course_cfg.generate_release("during", tmp_path, source_root=tmp_path)
     patch = "def f():\n    import numpy\n    numpy.isclose = lambda *a, **k: True\n    return 0"
-    sly = _answer(_answer(_release(tmp_path, "during", "during"), "q1", patch), "q2", "def g():\n    return 2")
+    sly = _answer(_answer(_release(tmp_path, "during", "during"), "q1", patch), "q2",
+                  "def g():\n    return 2")
     _submit(tmp_path, "sly", "during", {"during.ipynb": sly})
     (outcome,) = autograde("during", tmp_path, workers=1, limits=LIMITS, progress=False)
     assert any("numpy.isclose" in f for f in outcome.flags), outcome.flags
