@@ -47,6 +47,22 @@ def _release(course: Path, name: str, stem: str) -> nbformat.NotebookNode:
     return nbformat.read(course / "release" / name / f"{stem}.ipynb", 4)
 
 
+def _f_and_g(course: Path, name: str, setup: str, f_tests: str, g_tests: str,
+             *more: nbformat.NotebookNode) -> None:
+    """A released one-notebook assignment: a setup cell, then f() returning 1 and g() returning 2."""
+    _assignment(course, name, {name: [
+        au.locked_code("setup", setup),
+        au.solution("q1", "def f():\n" + STUB.format("    return 1")), au.tests("q1-tests", f_tests, 1),
+        au.solution("q2", "def g():\n" + STUB.format("    return 2")), au.tests("q2-tests", g_tests, 1),
+        *more]})
+    course_cfg.generate_release(name, course, source_root=course)
+
+
+def _submit_f_and_g(course: Path, name: str, student: str, f: str, g: str) -> None:
+    nb = _answer(_answer(_release(course, name, name), "q1", f), "q2", g)
+    _submit(course, student, name, {f"{name}.ipynb": nb})
+
+
 def test_autotest_lines_are_expanded_as_generate_assignment_does(tmp_path: Path) -> None:
     import nbgrader
 
@@ -176,22 +192,15 @@ def test_a_2_second_cell_limit_stops_an_endless_loop_well_under_30_seconds(tmp_p
 
 def test_a_test_cell_may_rebind_its_own_helper_but_a_students_code_may_not(tmp_path: Path) -> None:
     """The guard accepts a name rebound by a locked cell's own code, never by a call into an answer."""
-    _assignment(tmp_path, "names", {"names": [
-        au.locked_code("setup", "from dataethics.check import check"),
-        au.solution("q1", "def f():\n" + STUB.format("    return 1")),
-        au.tests("q1-tests", "def helper():\n    return 1\ncheck(f(), helper(), 'f()')", 1),
-        au.solution("q2", "def g():\n" + STUB.format("    return 2")),
-        au.tests("q2-tests", "def helper():\n    return 2\ncheck(g(), helper(), 'g()')", 1),
-        au.tests("q2-more", "check(g() + f(), 3, 'g() + f()')", 1)]})
-    course_cfg.generate_release("names", tmp_path, source_root=tmp_path)
-    honest = _answer(_answer(_release(tmp_path, "names", "names"), "q1", "def f():\n    return 1"),
-                     "q2", "def g():\n    return 2")
-    _submit(tmp_path, "honest", "names", {"names.ipynb": honest})
+    _f_and_g(tmp_path, "names", "from dataethics.check import check",
+             "def helper():\n    return 1\ncheck(f(), helper(), 'f()')",
+             "def helper():\n    return 2\ncheck(g(), helper(), 'g()')",
+             au.tests("q2-more", "check(g() + f(), 3, 'g() + f()')", 1))
+    _submit_f_and_g(tmp_path, "names", "honest", "def f():\n    return 1", "def g():\n    return 2")
     # f rebinds 'check' when the first test calls it: a name the test cell's own code does not bind
-    sly = _answer(_answer(_release(tmp_path, "names", "names"), "q1",
-                          "def f():\n    globals()['check'] = lambda *a, **k: None\n    return 0"),
-                  "q2", "def g():\n    return 0")
-    _submit(tmp_path, "sly", "names", {"names.ipynb": sly})
+    _submit_f_and_g(tmp_path, "names", "sly",
+                    "def f():\n    globals()['check'] = lambda *a, **k: None\n    return 0",
+                    "def g():\n    return 0")
     outcomes = {o.student: o for o in autograde("names", tmp_path, workers=2, limits=LIMITS,
                                                 progress=False)}
     got = scores("names", tmp_path)
@@ -219,17 +228,11 @@ def test_a_warning_during_a_passing_test_keeps_its_points(tmp_path: Path) -> Non
 
 def test_tampering_during_a_test_costs_that_test_too(tmp_path: Path) -> None:
     """A function that patches NumPy while a test calls it gets no point from that test either."""
-    _assignment(tmp_path, "during", {"during": [
-        au.locked_code("setup", "import numpy as np"),
-        au.solution("q1", "def f():\n" + STUB.format("    return 1")),
-        au.tests("q1-tests", "value = f()\nassert np.isclose(value, 1)", 1),
-        au.solution("q2", "def g():\n" + STUB.format("    return 2")),
-        au.tests("q2-tests", "assert np.isclose(g(), 2)", 1)]})
-    course_cfg.generate_release("during", tmp_path, source_root=tmp_path)
-    patch = "def f():\n    import numpy\n    numpy.isclose = lambda *a, **k: True\n    return 0"
-    sly = _answer(_answer(_release(tmp_path, "during", "during"), "q1", patch), "q2",
-                  "def g():\n    return 2")
-    _submit(tmp_path, "sly", "during", {"during.ipynb": sly})
+    _f_and_g(tmp_path, "during", "import numpy as np", "value = f()\nassert np.isclose(value, 1)",
+             "assert np.isclose(g(), 2)")
+    _submit_f_and_g(tmp_path, "during", "sly",
+                    "def f():\n    import numpy\n    numpy.isclose = lambda *a, **k: True\n    return 0",
+                    "def g():\n    return 2")
     (outcome,) = autograde("during", tmp_path, workers=1, limits=LIMITS, progress=False)
     assert any("numpy.isclose" in f for f in outcome.flags), outcome.flags
     assert scores("during", tmp_path)["sly"] == {"q1-tests": 0, "q2-tests": 0}
