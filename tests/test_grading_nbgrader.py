@@ -236,3 +236,18 @@ def test_tampering_during_a_test_costs_that_test_too(tmp_path: Path) -> None:
     (outcome,) = autograde("during", tmp_path, workers=1, limits=LIMITS, progress=False)
     assert any("numpy.isclose" in f for f in outcome.flags), outcome.flags
     assert scores("during", tmp_path)["sly"] == {"q1-tests": 0, "q2-tests": 0}
+
+
+def test_tampering_during_the_last_test_is_caught_when_only_answers_follow(tmp_path: Path) -> None:
+    """No locked cell after the last test: its check is a full one, not just its names."""
+    _assignment(tmp_path, "last", {"last": [
+        au.locked_code("setup", "import numpy as np"),
+        au.solution("q1", "def f():\n" + STUB.format("    return 1")),
+        au.tests("q1-tests", "value = f()\nassert np.isclose(value, 1)", 1),
+        au.solution("notes", "# your own exploration\n" + STUB.format("pass"))]})
+    course_cfg.generate_release("last", tmp_path, source_root=tmp_path)
+    patch = "def f():\n    import numpy\n    numpy.isclose = lambda *a, **k: True\n    return 0"
+    _submit(tmp_path, "sly", "last", {"last.ipynb": _answer(_release(tmp_path, "last", "last"), "q1", patch)})
+    (outcome,) = autograde("last", tmp_path, workers=1, limits=LIMITS, progress=False)
+    assert any("numpy.isclose" in f for f in outcome.flags), outcome.flags
+    assert scores("last", tmp_path)["sly"] == {"q1-tests": 0}

@@ -22,7 +22,6 @@ later if the cell still runs (a loop that swallows interrupts).
 
 from __future__ import annotations
 
-import ast
 import asyncio
 import json
 import os
@@ -44,6 +43,7 @@ from dataethics.grading.runner.integrity import attack_report, tamper_report
 from dataethics.grading.runner.kernel import TRUNCATED
 from dataethics.grading.runner.limits import Limits, Outcome
 from dataethics.grading.runner.notebook import (
+    bound_names,
     error_output,
     oversized_answers,
     read_submission,
@@ -180,46 +180,6 @@ class GradingClient(NotebookClient):
         """Display updates are ignored: no output is ever changed after it was capped."""
 
 
-def bound_names(source: str) -> list[str]:
-    r"""The names a cell's own code binds at its top level (assignments, ``def``, ``class``, imports).
-
-    A locked cell may rebind a name an earlier locked cell bound (a test defining its own
-    helper again): the guard accepts such a rebinding only for names the cell's source binds,
-    so a student's function called by a test cannot rebind ``check`` or ``np`` unnoticed.
-
-    >>> bound_names("import numpy as np\nfrom math import isclose\nx, (y, z) = 1, (2, 3)\ndef f(): g = 1")
-    ['np', 'isclose', 'x', 'y', 'z', 'f']
-    >>> bound_names("this is not Python")
-    []
-    """
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):  # magics and the like: nothing bound that the guard accepts
-        return []
-    names: list[str] = []
-
-    def targets(node: ast.AST) -> None:
-        if isinstance(node, ast.Name):
-            names.append(node.id)
-        elif isinstance(node, (ast.Tuple, ast.List)):
-            for elt in node.elts:
-                targets(elt)
-        elif isinstance(node, ast.Starred):
-            targets(node.value)
-
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.append(node.name)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            names.extend((a.asname or a.name).split(".")[0] for a in node.names if a.name != "*")
-        elif isinstance(node, ast.Assign):
-            for target in node.targets:
-                targets(target)
-        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
-            targets(node.target)
-    return list(dict.fromkeys(names))
-
-
 async def _guard(client: GradingClient, record: bool, binds: list[str] | None = None,
                  light: bool = False) -> list[str]:
     """Ask the kernel's guard, on the control channel, what changed; an unanswered request is a finding.
@@ -324,6 +284,7 @@ def run_submission(task: dict) -> dict:
                              "tampered_at": None, "guard_seconds": 0.0, "unchecked_from": None}
     code_cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
     next_code = dict(zip(code_cells, [*code_cells[1:], None], strict=True))
+    last_locked = max((i for i in code_cells if not _is_answer(nb.cells[i])), default=-1)
 
     def note(changes: list[str], index: int) -> None:
         if not changes:
@@ -361,10 +322,10 @@ def run_submission(task: dict) -> dict:
                 if _is_answer(cell):
                     dirty = True
                 else:  # after each locked cell: protect the names it bound
-                    # when an answer comes next, a full check will run before the next locked
-                    # cell and blame what it finds on this cell too: here only names are taken
+                    # when an answer comes next and a locked cell later, a full check runs before
+                    # that locked cell and blames what it finds on this cell too: only names here
                     after = next_code.get(index)
-                    light = after is not None and _is_answer(nb.cells[after])
+                    light = after is not None and _is_answer(nb.cells[after]) and index < last_locked
                     await guard(index, record=True, binds=bound_names(cell.source), light=light)
                     dirty = False
 
