@@ -21,7 +21,7 @@ DOCTESTED = ["dataethics.authoring", "dataethics.checklist", "dataethics.plottin
              "dataethics.grading.lms.common", "dataethics.grading.lms.moodle",
              "dataethics.grading.lms.canvas",
              "dataethics.grading.report", "dataethics.grading.course", "dataethics.grading.resume",
-             "dataethics.check", "dataethics.grading.runner.execute",
+             "dataethics.check",
              "dataethics.grading.runner.integrity", "dataethics.notebooks",
              "dataethics.grading.runner.notebook"]
 

@@ -117,6 +117,46 @@ def grading_template(source: Path, assignment: str, db_url: str, target: Path) -
     return target
 
 
+def bound_names(source: str) -> list[str]:
+    r"""The names a cell's own code binds at its top level (assignments, ``def``, ``class``, imports).
+
+    A locked cell may rebind a name an earlier locked cell bound (a test defining its own
+    helper again): the guard accepts such a rebinding only for names the cell's source binds,
+    so a student's function called by a test cannot rebind ``check`` or ``np`` unnoticed.
+
+    >>> bound_names("import numpy as np\nfrom math import isclose\nx, (y, z) = 1, (2, 3)\ndef f(): g = 1")
+    ['np', 'isclose', 'x', 'y', 'z', 'f']
+    >>> bound_names("this is not Python")
+    []
+    """
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):  # magics and the like: nothing bound that the guard accepts
+        return []
+    names: list[str] = []
+
+    def targets(node: ast.AST) -> None:
+        if isinstance(node, ast.Name):
+            names.append(node.id)
+        elif isinstance(node, (ast.Tuple, ast.List)):
+            for elt in node.elts:
+                targets(elt)
+        elif isinstance(node, ast.Starred):
+            targets(node.value)
+
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.append(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.extend((a.asname or a.name).split(".")[0] for a in node.names if a.name != "*")
+        elif isinstance(node, ast.Assign):
+            for target in node.targets:
+                targets(target)
+        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
+            targets(node.target)
+    return list(dict.fromkeys(names))
+
+
 def _locked_trees(nb: nbformat.NotebookNode) -> list[ast.Module]:
     """The parsed code of the locked code cells (setup and tests); cells that do not parse are left out."""
     trees = []
