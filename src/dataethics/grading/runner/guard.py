@@ -59,6 +59,20 @@ def _callable_like(value: Any) -> bool:
                                                  property))
 
 
+def _protectable(value: Any) -> bool:
+    """A module, function or class: what the guard keeps a locked cell's name bound to."""
+    return isinstance(value, (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type)) \
+        or _function_state(value) is not None
+
+
+def _import_guarded() -> None:
+    """Import the modules every snapshot covers, so that their state is in it."""
+    import numpy  # noqa: F401
+    import pandas  # noqa: F401
+
+    import dataethics.check  # noqa: F401
+
+
 def _function_state(value: Any) -> tuple | None:
     """What a function's behaviour depends on besides its identity (its code can be swapped)."""
     fn = getattr(value, "__func__", value)
@@ -75,11 +89,7 @@ class Guard:
         import time
 
         began = time.perf_counter()
-        import numpy  # noqa: F401 - imported so that their state is in the snapshot
-        import pandas  # noqa: F401
-
-        import dataethics.check  # noqa: F401
-
+        _import_guarded()
         for name in modules or []:
             try:
                 __import__(name)
@@ -376,8 +386,7 @@ class Guard:
         for name, value in self.shell.user_ns.items():
             if name.startswith("_") or name in self.protected or self.names_before.get(name) == id(value):
                 continue
-            if isinstance(value, (types.ModuleType, types.FunctionType, types.BuiltinFunctionType,
-                                  type)) or _function_state(value) is not None:
+            if _protectable(value):
                 self.protected[name] = value
 
     def _accept_rebinding(self, binds: list[str] | tuple[str, ...]) -> None:
@@ -388,8 +397,7 @@ class Guard:
             value = ns[name]
             if self.names_before.get(name) == id(value):
                 continue  # not rebound by this cell
-            if isinstance(value, (types.ModuleType, types.FunctionType, types.BuiltinFunctionType,
-                                  type)) or _function_state(value) is not None:
+            if _protectable(value):
                 self.protected[name] = value
             else:  # now plain data, which the guard does not protect
                 del self.protected[name]
@@ -464,11 +472,7 @@ def prepare(modules: list[str] | tuple[str, ...] = ()) -> int:
     Each kernel's guard then only confirms the snapshot is still exact (:func:`_module_snapshot`)
     instead of copying every module again. Returns the number of modules prepared.
     """
-    import numpy  # noqa: F401 - imported so that their state is in the snapshot
-    import pandas  # noqa: F401
-
-    import dataethics.check  # noqa: F401
-
+    _import_guarded()
     for name, mod in _matching_modules((*_BUILTIN_MODULES, *modules)).items():
         _PREPARED[name] = (mod, *_take_snapshot(mod))
     return len(_PREPARED)
