@@ -140,7 +140,7 @@ def breakdown(jobs: list[tuple[str, str]], hide: list[Path], prewarmed: bool) ->
 
 
 def bench(assignment: str = "ps01", n_students: int = 30, workers: int = 2) -> bool:
-    """Run the three timings, print them; return True when both targets are met."""
+    """Run the timings, print them; return True when every target is met and no honest work is flagged."""
     from dataethics.grading.autograde import Limits, autograde
     from dataethics.grading.course import generate_release
     from dataethics.grading.runner.notebook import rebuild
@@ -212,6 +212,9 @@ def bench(assignment: str = "ps01", n_students: int = 30, workers: int = 2) -> b
     print(f"speed-up over serial nbgrader: {speedup:.2f}x (target >= {SPEEDUP_TARGET})")
     print(f"ratio grader / plain nbclient with {workers} processes: {overhead:.2f} "
           f"(target <= {OVERHEAD_TARGET})")
+    flagged = [o for o in outcomes if o.flags]
+    print(f"flags on this honest class: {len(flagged)} of {n} submissions"
+          + (f" (first: {flagged[0].student}: {flagged[0].flags[0][:120]})" if flagged else ""))
     kernels = sorted({o.kernel for o in outcomes if o.kernel})
     print(f"kernels: {'; '.join(kernels) or 'none started'}")
     print(f"\nper submission, s (mean of {len(sample)}, one at a time; save: mean of the class)")
@@ -224,4 +227,5 @@ def bench(assignment: str = "ps01", n_students: int = 30, workers: int = 2) -> b
     share = checks / graded if graded else 0.0
     print(f"integrity checks (kernel guard: snapshot and checks): {checks:.2f} s of {graded:.1f} s "
           f"of grading, {100 * share:.1f} % (target <= {100 * CHECKS_TARGET:.0f} %)")
-    return speedup >= SPEEDUP_TARGET and overhead <= OVERHEAD_TARGET and share <= CHECKS_TARGET
+    return (speedup >= SPEEDUP_TARGET and overhead <= OVERHEAD_TARGET and share <= CHECKS_TARGET
+            and not flagged)
