@@ -186,7 +186,8 @@ def test_a_2_second_cell_limit_stops_an_endless_loop_well_under_30_seconds(tmp_p
                          limits=Limits(notebook_seconds=120, cell_seconds=2, memory_mb=1500))
     assert time.perf_counter() - start < 30
     for outcome in outcomes:
-        assert outcome.seconds < 15 and any("exceeded 2 s" in f for f in outcome.flags), outcome
+        # the notebook limit is 120 s: a cell limit that did not work would show here
+        assert outcome.seconds < 30 and any("exceeded 2 s" in f for f in outcome.flags), outcome
     assert scores("loop", tmp_path) == {"loop": {"q1-tests": 0}, "stubborn": {"q1-tests": 0}}
 
 
