@@ -88,7 +88,8 @@ def _require() -> None:
 @pytest.fixture(scope="module")
 def hub() -> Iterator[Hub]:
     _require()
-    with trial_hub("dht", ["ada", "bob", *RUSH], exchange_mb=64) as h:
+    # the hub's log (with every server's) stays in test-artifacts/ for a failure's diagnosis
+    with trial_hub("dht", ["ada", "bob", *RUSH], exchange_mb=64, keep_log=ARTIFACTS / "hub.log") as h:
         yield h
 
 

@@ -8,7 +8,8 @@ Where things live (one module, one job):
   (``notebook``), limits (``limits``), the sandbox (``sandbox``), the kernel launcher and
   its in-kernel guard (``kernel``, ``guard``), pre-warmed kernels (``prewarm``), the static
   and file checks (``integrity``) and the verdict of each test cell (``execute``).
-* ``autograde`` — grading a class: one task per student, workers, gradebook writes;
+* ``autograde`` — grading a class: one task per student, workers, saving each result;
+  ``gradebook`` — the run's one connection to nbgrader's gradebook, one transaction per notebook;
   ``resume`` — skipping work already graded; ``distributed`` — the same on a Dask cluster;
   ``validate`` — students' Validate on the pre-warmed path.
 * ``collect`` and ``lms/`` — bringing submissions in from an LMS download (one module per

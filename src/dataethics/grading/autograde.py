@@ -35,7 +35,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,7 @@ from dataethics.grading.runner.notebook import (
     grading_template,
     rebuild,
     test_modules,
+    test_names,
 )
 from dataethics.grading.runner.sandbox import sandbox_available
 
@@ -70,53 +71,68 @@ def submission_time(folder: Path) -> datetime.datetime | None:
         return None
 
 
-def _save(out: Outcome, course_root: Path, release_dir: Path, sources: list[Path], db_url: str) -> None:
+@dataclass
+class _Saving:
+    """What every save of one run shares: the course, its release, the open gradebook."""
+
+    course_root: Path
+    release_dir: Path
+    sources: list[Path]  # the grading templates
+    db_url: str
+    gradebook: Any
+    config: Any = None   # the course's nbgrader config, read at the first late submission
+
+    def late_config(self) -> Any:
+        from dataethics.grading.course import course_config
+
+        if self.config is None:
+            self.config = course_config(self.course_root, self.db_url)
+        return self.config
+
+
+def _save(out: Outcome, run: _Saving) -> None:
     """Record one notebook's grades with nbgrader's preprocessors and write its autograded copy.
 
-    ``sources`` are the grading templates. nbgrader's ``LimitOutput``, ``SaveAutoGrades`` and
+    nbgrader's ``LimitOutput``, ``SaveAutoGrades`` (on the run's open gradebook, one
+    transaction per notebook: :mod:`~dataethics.grading.gradebook`) and
     ``AssignLatePenalties`` (its late-submission plugin, as the course configures it) run here.
     """
-    from nbgrader.api import Gradebook
-    from nbgrader.preprocessors import AssignLatePenalties, LimitOutput, SaveAutoGrades
+    from nbgrader.preprocessors import AssignLatePenalties, LimitOutput
 
-    from dataethics.grading.course import course_config
+    from dataethics.grading.gradebook import SaveAutoGradesOnce
 
-    assignment = out.assignment
-    stamp = submission_time(course_root / "submitted" / out.student / assignment)
-    quiet_gradebook_notices()
-    with Gradebook(db_url) as gb:
-        gb.update_or_create_student(out.student)
-        # as nbgrader's autograde does: with the submission time, the due date can be checked
-        sub = gb.update_or_create_submission(assignment, out.student,
-                                             **({"timestamp": stamp} if stamp is not None else {}))
-        if stamp is not None and sub.total_seconds_late > 0:
-            out.flags.append(f"late by {sub.total_seconds_late / 3600:.1f} h")
+    assignment, gb = out.assignment, run.gradebook
+    stamp = submission_time(run.course_root / "submitted" / out.student / assignment)
+    gb.update_or_create_student(out.student)
+    # as nbgrader's autograde does: with the submission time, the due date can be checked
+    sub = gb.update_or_create_submission(assignment, out.student,
+                                         **({"timestamp": stamp} if stamp is not None else {}))
+    if stamp is not None and sub.total_seconds_late > 0:
+        out.flags.append(f"late by {sub.total_seconds_late / 3600:.1f} h")
     if out.executed is None:  # nothing ran (missing, invalid) or the worker failed: no credit
-        source = next(s for s in sources if s.stem == out.notebook)
+        source = next(s for s in run.sources if s.stem == out.notebook)
         nb, _ = rebuild(nbformat.read(source, 4), None,
-                        nbformat.read(release_dir / f"{out.notebook}.ipynb", 4))
+                        nbformat.read(run.release_dir / f"{out.notebook}.ipynb", 4))
         for cell in nb.cells:
             if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade"):
                 cell.outputs = [error_output("no credit: " + "; ".join(out.flags))]
     else:
         nb = nbformat.reads(json.dumps(out.executed), as_version=4)
-    resources = {"nbgrader": {"db_url": db_url, "assignment": assignment,
+    resources = {"nbgrader": {"db_url": run.db_url, "assignment": assignment,
                               "notebook": out.notebook, "student": out.student}}
     nb, resources = LimitOutput().preprocess(nb, resources)
-    nb, resources = SaveAutoGrades().preprocess(nb, resources)
+    nb, resources = SaveAutoGradesOnce(gb).preprocess(nb, resources)
     if stamp is not None:
-        nb, resources = AssignLatePenalties(config=course_config(course_root, db_url)).preprocess(
-            nb, resources)
-        with Gradebook(db_url) as gb:
-            penalty = gb.find_submission_notebook(out.notebook, assignment, out.student
-                                                  ).late_submission_penalty
+        nb, resources = AssignLatePenalties(config=run.late_config()).preprocess(nb, resources)
+        gb.db.expire_all()  # nbgrader wrote the penalty through its own connection
+        penalty = gb.find_submission_notebook(out.notebook, assignment, out.student).late_submission_penalty
         if penalty:
             out.flags.append(f"late penalty: {penalty:g} point(s) taken off")
     out.flags = [f[:600] for f in out.flags[:50]]  # grading.json stays small
-    target = course_root / "autograded" / out.student / assignment / f"{out.notebook}.ipynb"
+    target = run.course_root / "autograded" / out.student / assignment / f"{out.notebook}.ipynb"
     target.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, target)
-    data = release_dir / "data"
+    data = run.release_dir / "data"
     if data.is_dir():
         shutil.copytree(data, target.parent / "data", dirs_exist_ok=True)
     out.executed = None
@@ -166,6 +182,11 @@ def autograde(assignment: str, course_root: Path | None = None, students: list[s
     templates = [grading_template(src, assignment, db_url, scratch / "templates" / src.name)
                  for src in sources]
     names = [src.name for src in sources]
+    # what the locked cells import and define: read once per notebook, not once per student
+    locked = {}
+    for template in templates:
+        template_nb = nbformat.read(template, 4)
+        locked[template] = (test_modules(template_nb), sorted(test_names(template_nb)))
     # other students' work folders are hidden too (each kernel sees only its own)
     hide = [str(course_root), str(paths.grader_dir().resolve()), str(scratch)]
     jobs: dict[str, list[dict]] = {}  # one job per student: their notebooks, one after the other
@@ -176,7 +197,7 @@ def autograde(assignment: str, course_root: Path | None = None, students: list[s
             jobs.setdefault(student, []).append({
                 "student": student, "assignment": assignment, "notebook": src.stem,
                 "source": str(template), "release": str(release_dir / src.name),
-                "guard_modules": test_modules(nbformat.read(template, 4)),
+                "guard_modules": locked[template][0], "test_names": locked[template][1],
                 "submitted": str(found) if found else None, "renamed_from": renamed,
                 "other_files": ", ".join(others), "limits": asdict(limits), "hide": hide,
                 "workdir": str(scratch / student / src.stem)})
@@ -186,6 +207,9 @@ def autograde(assignment: str, course_root: Path | None = None, students: list[s
     jobs = {s: tasks for s, tasks in jobs.items() if s not in earlier}
     workers = workers or os.cpu_count() or 1
     address = scheduler_address(scheduler)
+    from dataethics.grading.gradebook import open_gradebook
+
+    saving = _Saving(course_root, release_dir, templates, db_url, open_gradebook(db_url))
     try:
         finished = run_on_cluster(jobs, address) if address else _run_locally(jobs, workers)
         bar = tqdm(finished, total=len(jobs), desc=f"autograde {assignment}", unit="student",
@@ -198,11 +222,12 @@ def autograde(assignment: str, course_root: Path | None = None, students: list[s
             else:
                 results = [Outcome(**r) for r in got]
             for result in results:
-                _save(result, course_root, release_dir, templates, db_url)
+                _save(result, saving)
                 outcomes.append(result)
             # last, atomically: this student is graded (an interrupted run resumes after it)
             mark_graded(course_root, assignment, tasks[0]["student"], results, prints[tasks[0]["student"]])
     finally:
+        saving.gradebook.close()
         shutil.rmtree(scratch, ignore_errors=True)
     return sorted(outcomes, key=lambda o: (o.student, o.notebook))
 

@@ -213,13 +213,14 @@ def _free_port() -> int:
 
 @contextlib.contextmanager
 def trial_hub(prefix: str, students: list[str], instructor: str = "teacher",
-              exchange_mb: int = 0) -> Iterator[Hub]:
+              exchange_mb: int = 0, keep_log: Path | None = None) -> Iterator[Hub]:
     """A throw-away hub for tests and benchmarks: everything in a new folder under /tmp.
 
     User names are ``<prefix>-<name>``; the users, their homes, the exchange and the hub's
     state are removed at the end, and every server is stopped. With ``exchange_mb`` the
     exchange is a tmpfs of that size (so that a full or read-only exchange can be staged);
-    :attr:`Hub.exchange_mount` says whether that worked.
+    :attr:`Hub.exchange_mount` says whether that worked. With ``keep_log`` the hub's log (which
+    holds the servers' logs too) is copied there before the folder goes.
     """
     import shutil
     import tempfile
@@ -247,6 +248,9 @@ def trial_hub(prefix: str, students: list[str], instructor: str = "teacher",
         with contextlib.suppress(Exception):
             hub.stop_servers()
         hub.stop()
+        if keep_log is not None and hub.log_path.is_file():
+            keep_log.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(hub.log_path, keep_log)
         accounts.teardown(settings, remove_users=True, remove_exchange=True)
         if mounted:
             subprocess.run(["umount", "-l", str(exchange)], capture_output=True)

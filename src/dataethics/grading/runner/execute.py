@@ -256,7 +256,8 @@ def run_submission(task: dict) -> dict:
     out.flags += [f"answer {gid} is too long (over {limits.max_answer_chars} characters): not graded"
                   for gid in too_big]
     nb, answers = rebuild(source, submitted, release, skip=set(too_big))
-    out.flags += attack_report(answers, test_names(source))
+    names = set(task["test_names"]) if "test_names" in task else test_names(source)
+    out.flags += attack_report(answers, names)
     sandboxed = bool(limits.sandbox if limits.sandbox is not None else sandbox_available())
     out.sandboxed = sandboxed
     # a kernel forked from this worker's pre-warmed template when possible (see .prewarm)

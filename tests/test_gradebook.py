@@ -1,0 +1,68 @@
+"""Scores written by the grader's one-transaction SaveAutoGrades: nbgrader's own, all or nothing."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbgrader.api import Gradebook
+from nbgrader.preprocessors import SaveAutoGrades
+
+from dataethics.grading import course as course_cfg
+from dataethics.grading.gradebook import SaveAutoGradesOnce, open_gradebook
+from dataethics.grading.runner.notebook import error_output, grading_template
+
+A = "ps00"
+
+
+@pytest.fixture()
+def course(tmp_path: Path) -> tuple[Path, nbformat.NotebookNode]:
+    """A course with ps00 released and one student; the graded notebook with tests 1 and 3 failing."""
+    course_cfg.generate_release(A, tmp_path)
+    db = course_cfg.gradebook_url(tmp_path)
+    template = grading_template(tmp_path / "source" / A / f"{A}.ipynb", A, db, tmp_path / "t" / f"{A}.ipynb")
+    nb = nbformat.read(template, as_version=4)
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") in ("q1-tests", "q3-tests"):
+            cell.outputs = [error_output("AssertionError")]
+    return tmp_path, nb
+
+
+def _record(db: str, student: str, nb: nbformat.NotebookNode, once: bool) -> dict[str, float | None]:
+    """Save ``nb``'s grades for ``student`` with nbgrader's preprocessor or the grader's; return them."""
+    resources = {"nbgrader": {"db_url": db, "assignment": A, "notebook": A, "student": student}}
+    with open_gradebook(db) as gb:
+        gb.update_or_create_student(student)
+        gb.update_or_create_submission(A, student)
+        if once:
+            SaveAutoGradesOnce(gb).preprocess(copy.deepcopy(nb), resources)
+        else:
+            SaveAutoGrades().preprocess(copy.deepcopy(nb), resources)
+    with Gradebook(db) as gb:
+        sub = gb.find_submission_notebook(A, A, student)
+        return {g.name: g.auto_score for g in sub.grades} | {
+            f"{c.name} comment": c.auto_comment for c in sub.comments}
+
+
+def test_the_same_scores_and_comments_as_nbgraders_own_preprocessor(course: tuple) -> None:
+    root, nb = course
+    db = course_cfg.gradebook_url(root)
+    theirs, ours = _record(db, "ada", nb, once=False), _record(db, "bob", nb, once=True)
+    assert ours == theirs
+    assert ours["q1-tests"] == 0 and ours["q3-tests"] == 0 and ours["q2-tests"] == 2  # not vacuous
+
+
+def test_a_failure_midway_writes_none_of_the_notebooks_scores(course: tuple) -> None:
+    root, nb = course
+    db = course_cfg.gradebook_url(root)
+    broken = copy.deepcopy(nb)
+    graded = [c for c in broken.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    graded[-1].metadata["nbgrader"]["grade_id"] = "not-in-the-gradebook"  # found last: a failure
+    with pytest.raises(Exception, match="not-in-the-gradebook|No such grade"):
+        _record(db, "cleo", broken, once=True)
+    with Gradebook(db) as gb:
+        sub = gb.find_submission_notebook(A, A, "cleo")
+        assert [g.auto_score for g in sub.grades] == [None] * len(sub.grades)  # nothing half-written
+    assert _record(db, "cleo", nb, once=True)["q2-tests"] == 2  # and the session is usable again
