@@ -319,10 +319,12 @@ def test_grade_in_formgrader_and_return_feedback(pages: dict[str, Page], hub: Hu
     ada, bob = user(hub, "ada"), user(hub, "bob")
     # formgrader: Manual Grading → ps00 → ps00 → ada's submission → 2 points and a comment on q5
     teacher.goto(f"{s.url}/user/{s.instructor}/formgrader/gradebook/{A}/{A}")
-    teacher.get_by_role("button", name="Show All Names").click()
-    # each row links the submission twice: "Submission #N" (names hidden) and the student's name
+    # each row links the submission twice: "Submission #N" (names hidden) and the student's name;
+    # the rows arrive after the page: "Show All Names" only reveals the rows already there
     link = teacher.locator("tr", has_text=ada).locator("a.name-shown")
-    link.wait_for(state="visible")
+    link.wait_for(state="attached")
+    teacher.get_by_role("button", name="Show All Names").click()
+    link.wait_for(state="visible", timeout=15_000)
     link.click()
     teacher.locator("input.score#q5").wait_for()
     # formgrader saves an edit only once its scripts have bound the fields: wait, and retry

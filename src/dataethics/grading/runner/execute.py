@@ -278,8 +278,10 @@ def run_submission(task: dict) -> dict:
         km = AsyncKernelManager(kernel_name="dataethics-grader", kernel_spec_manager=ksm,
                            transport="ipc", ip=str(work / "k"),
                            connection_file=str(work / "kernel.json"))
+    # "immediate": once the last cell has run, the kernel is killed, not asked to exit and awaited
     client = GradingClient(nb, km=km, timeout=max(1, int(limits.cell_seconds)), allow_errors=True,
                            record_timing=False, interrupt_on_timeout=True, limits=limits,
+                           shutdown_kernel="immediate",
                            resources={"metadata": {"path": str(work)}})
     state: dict[str, Any] = {"ran_upto": -1, "error": None, "cell_started": None,
                              "tampered_at": None, "guard_seconds": 0.0, "unchecked_from": None}
