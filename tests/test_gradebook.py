@@ -66,3 +66,36 @@ def test_a_failure_midway_writes_none_of_the_notebooks_scores(course: tuple) -> 
         sub = gb.find_submission_notebook(A, A, "cleo")
         assert [g.auto_score for g in sub.grades] == [None] * len(sub.grades)  # nothing half-written
     assert _record(db, "cleo", nb, once=True)["q2-tests"] == 2  # and the session is usable again
+
+
+def test_a_save_that_fails_flags_that_student_and_the_class_goes_on(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A database or disk error while saving one student: flagged, others graded, graded again next run."""
+    from dataethics.grading import autograde as autograde_module
+    from dataethics.grading import samples
+
+    release = course_cfg.generate_release(A, tmp_path)
+    correct = next(s for s in samples.samples_for(A) if s.name == "correct")
+    for student in ("ann", "bob", "cleo"):
+        target = tmp_path / "submitted" / student / A / f"{A}.ipynb"
+        target.parent.mkdir(parents=True)
+        nbformat.write(samples.build_submission(correct, tmp_path / "source" / A / f"{A}.ipynb",
+                                                release / f"{A}.ipynb"), target)
+    save = autograde_module._save
+
+    def failing(out: object, run: object) -> None:
+        save(out, run)  # type: ignore[arg-type]
+        if out.student == "bob":  # type: ignore[attr-defined]
+            raise OSError("disk full")  # as if its autograded copy could not be written
+
+    monkeypatch.setattr(autograde_module, "_save", failing)
+    first = {o.student: o for o in autograde_module.autograde(A, tmp_path, workers=2, progress=False)}
+    assert first["bob"].status == "crash" and any("grades not saved (OSError: disk full)" in f
+                                                  for f in first["bob"].flags)
+    assert first["ann"].status == first["cleo"].status == "ok" and not first["ann"].flags
+    got = autograde_module.scores(A, tmp_path)
+    assert got["ann"] == got["cleo"] == correct.expected
+    monkeypatch.setattr(autograde_module, "_save", save)
+    second = {o.student: o for o in autograde_module.autograde(A, tmp_path, workers=2, progress=False)}
+    assert second["ann"].earlier and second["cleo"].earlier and not second["bob"].earlier
+    assert autograde_module.scores(A, tmp_path)["bob"] == correct.expected

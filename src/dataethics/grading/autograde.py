@@ -139,6 +139,23 @@ def _save(out: Outcome, run: _Saving) -> None:
     (target.parent / "grading.json").write_text(json.dumps(asdict(out), indent=1))
 
 
+def _save_or_flag(out: Outcome, run: _Saving) -> bool:
+    """:func:`_save`; if that fails, undo this notebook's writes, flag it and go on with the class.
+
+    The student is then not recorded as graded, so the next run grades them again.
+    """
+    try:
+        _save(out, run)
+        return True
+    except Exception as exc:  # a database or disk error: this student only
+        run.gradebook.db.rollback()
+        why = f"grades not saved ({type(exc).__name__}: {str(exc)[:200]}): run autograde again"
+        out.status, out.executed = "crash", None
+        out.flags.append(why)
+        tqdm.write(f"warning: {out.student}/{out.notebook}: {why}")
+        return False
+
+
 def autograde(assignment: str, course_root: Path | None = None, students: list[str] | None = None,
               workers: int | None = None, limits: Limits | None = None,
               progress: bool = True, db_url: str | None = None, scheduler: str | None = None,
@@ -221,11 +238,11 @@ def autograde(assignment: str, course_root: Path | None = None, students: list[s
                            for t in tasks]
             else:
                 results = [Outcome(**r) for r in got]
-            for result in results:
-                _save(result, saving)
-                outcomes.append(result)
-            # last, atomically: this student is graded (an interrupted run resumes after it)
-            mark_graded(course_root, assignment, tasks[0]["student"], results, prints[tasks[0]["student"]])
+            saved = all([_save_or_flag(result, saving) for result in results])
+            outcomes += results
+            student = tasks[0]["student"]
+            if saved:  # last, atomically: this student is graded (an interrupted run resumes after it)
+                mark_graded(course_root, assignment, student, results, prints[student])
     finally:
         saving.gradebook.close()
         shutil.rmtree(scratch, ignore_errors=True)
