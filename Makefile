@@ -24,6 +24,10 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -r requirements.txt -c constraints.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@# jsonschema imports rfc3987-syntax (an optional extra) eagerly, and that package compiles
+	@# its grammars on import: 1.5-2.5 s in every process that imports nbformat or starts a
+	@# Jupyter server. No notebook or Jupyter schema uses the `iri` format it checks.
+	$(BIN)/python -m pip uninstall --quiet --yes rfc3987-syntax
 	@touch $@
 
 setup: $(STAMP) ## create .venv, install pinned packages and the course package, build missing data

@@ -87,3 +87,18 @@ def test_nbgrader_extensions_enabled() -> None:
 def test_licences_present() -> None:
     assert "MIT License" in (ROOT / "LICENSE").read_text()
     assert "Attribution 4.0" in (ROOT / "LICENSE-CONTENT.md").read_text()
+
+
+def test_jupyter_processes_skip_the_slow_iri_grammar() -> None:
+    """`make setup` removes rfc3987-syntax, which jsonschema imports eagerly when present.
+
+    Compiling its grammars costs seconds in every process that imports nbformat or starts a
+    Jupyter server (each student's server on the hub); every install recipe removes it.
+    """
+    probe = ("import sys, nbformat, jsonschema, jupyter_events.validators; "
+             "print('rfc3987_syntax' in sys.modules)")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "False", loaded.stdout + loaded.stderr
+    for recipe in ("Makefile", "postBuild", "grader/hub/Dockerfile", "grader/hub/tljh.md"):
+        text = (ROOT / recipe).read_text()
+        assert re.search(r"pip uninstall (--quiet )?--yes rfc3987-syntax", text), recipe
