@@ -254,6 +254,15 @@ def _validate(page: Page) -> str:
     return text
 
 
+def _templates(name: str) -> list[int]:
+    """The pre-warmed template processes running as ``name`` (started by a Validate)."""
+    import psutil
+
+    return [p.pid for p in psutil.process_iter(["username", "cmdline"])
+            if p.info["username"] == name
+            and "dataethics.grading.runner.prewarm" in (p.info["cmdline"] or [])]
+
+
 def test_release_fetch_answer_validate_submit(pages: dict[str, Page], hub: Hub) -> None:
     s = hub.settings
     teacher = pages["teacher"]
@@ -274,6 +283,8 @@ def test_release_fetch_answer_validate_submit(pages: dict[str, Page], hub: Hub) 
         _answer(page, answers)
         result = _validate(page)
         shot(page, f"{who}-validate")
+        # the Validate button forked its kernel from the student's own pre-warmed template
+        assert _templates(user(hub, who)), who
         if who == "ada":
             assert "Success" in result, result
         else:
@@ -393,9 +404,12 @@ def test_students_cannot_see_each_other_or_the_instructor(pages: dict[str, Page]
                    course / "source" / A / f"{A}.ipynb", course / "gradebook.db",
                    course / "feedback" / other / A / f"{A}.html", feedback_dir]
         assert all(t.exists() for t in targets) and feedback_files
-        script = "; ".join(f"(cat '{t}' 2>&1 || ls '{t}' 2>&1) | head -c 300; echo ' <<{i}>>'"
-                           for i, t in enumerate(targets))
-        rc, out = terminal(page, hub, me, script)
+        script = "\n".join(f"(cat '{t}' 2>&1 || ls '{t}' 2>&1) | head -c 300; echo ' <<{i}>>'"
+                            for i, t in enumerate(targets))
+        probe_sh = s.home(me) / "probe.sh"  # typed key by key, the script would take a minute
+        probe_sh.write_text(script + "\n")
+        shutil.chown(probe_sh, me, me)
+        rc, out = terminal(page, hub, me, "bash ~/probe.sh")
         answers = re.split(r" <<\d+>>", out)
         assert len(answers) == len(targets) + 1, out
         for target, answer in zip(targets, answers, strict=False):

@@ -92,9 +92,100 @@ def test_hub_configuration(tmp_path: Path) -> None:
     assert path(FakeSpawner("instructor")).endswith("roles/instructor")
 
 
+_HANDLER_VALIDATE = """
+import json, os, sys
+from jupyter_core.paths import jupyter_config_path
+from nbgrader.apps import NbGrader
+from nbgrader.validator import Validator
+# what nbgrader's Validate button does in the student's server (validate_assignment handler)
+paths = jupyter_config_path()
+paths.insert(0, os.getcwd())
+app = NbGrader()
+app.config_file_paths.append(paths)
+app.load_config_file()
+print(json.dumps(bool(Validator(config=app.config).validate(sys.argv[1]).get("failed"))))
+"""
+
+
+def _probe(folder: Path) -> Path:
+    """A notebook whose test passes only in a kernel that had scikit-learn imported before any cell."""
+    from dataethics import authoring as au
+
+    probe = au.notebook([au.tests("warm", "import sys\nassert 'sklearn' in sys.modules, 'a cold kernel'", 1)])
+    probe.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return au.write(probe, folder / "probe.ipynb")
+
+
+def test_students_validate_button_uses_pre_warmed_kernels_instructors_do_not(tmp_path: Path) -> None:
+    """The student's role folder makes nbgrader's Validate fork its kernel from a warm template."""
+    import subprocess
+    import sys
+
+    from traitlets.config import Config
+
+    from dataethics.grading.runner.prewarm import unavailable
+
+    settings = HubSettings(state_dir=str(tmp_path / "state"), exchange="/x/exchange", students=["ada"])
+    student, instructor = role_files(settings, STUDENT), role_files(settings, INSTRUCTOR)
+    spec = json.loads(student["data/kernels/dataethics-prewarm/kernel.json"])
+    assert spec["metadata"]["kernel_provisioner"]["provisioner_name"] == "dataethics-prewarm"
+    assert 'c.Execute.kernel_name = "dataethics-prewarm"' in student["nbgrader_config.py"].replace("'", '"')
+    server = json.loads(student["jupyter_server_config.json"])
+    assert server["KernelSpecManager"]["allowed_kernelspecs"] == ["python3"]  # not in the launcher
+    assert not any(rel.startswith("data/") for rel in instructor)
+    assert "kernel_name" not in instructor["nbgrader_config.py"]
+    c = Config()
+    configure(c, settings)
+    data_path = c.Spawner.environment["JUPYTER_PATH"]
+
+    def spawner(name: str) -> object:
+        return type("S", (), {"user": type("U", (), {"name": name})()})()
+
+    assert data_path(spawner("ada")).endswith("roles/student/data")
+    assert data_path(spawner("instructor")) == ""
+    if unavailable(sandboxed=False, require_sandbox=False):
+        pytest.skip("pre-warmed kernels cannot run here")
+    # the written folder, on the paths the hub gives a student's server: the probe passes (warm);
+    # with the instructor's folder (plain nbgrader) the same probe fails (cold)
+    for role, files in ((STUDENT, student), (INSTRUCTOR, instructor)):
+        folder = tmp_path / role
+        for rel, text in files.items():
+            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+            (folder / rel).write_text(text)
+        if role == INSTRUCTOR:  # its course settings, without loading the repository's
+            (folder / "nbgrader_config.py").write_text("c = get_config()  # noqa: F821\n")
+        work = tmp_path / f"work-{role}"
+        work.mkdir()
+        env = {**os.environ, "JUPYTER_CONFIG_PATH": str(folder), "JUPYTER_PATH": str(folder / "data"),
+               "HOME": str(work)}
+        done = subprocess.run([sys.executable, "-c", _HANDLER_VALIDATE, str(_probe(work))], cwd=work,
+                              env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        failed = json.loads(done.stdout.strip().splitlines()[-1])
+        assert failed == (role == INSTRUCTOR), (role, done.stderr[-2000:])
+
+
+def test_validate_falls_back_to_an_ordinary_kernel_and_says_so(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """Where no template can be forked, the Validate kernelspec still validates, cold, with a warning."""
+    from dataethics.grading import validate
+    from dataethics.grading.runner import prewarm
+
+    monkeypatch.setattr(prewarm, "unavailable", lambda *a, **k: "no fork on this platform")
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "kernels-data"))
+    validate.install_kernelspec(prefix=str(tmp_path / "prefix"))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "prefix" / "share" / "jupyter"))
+    with caplog.at_level("WARNING"):
+        result = validate.validator(timeout=60).validate(str(_probe(tmp_path)))
+    assert result["failed"], result  # it ran, in an ordinary (cold) kernel
+    assert "no fork on this platform" in caplog.text
+
+
 def test_role_config_command_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["hub", "role-config", "student", "--out", str(tmp_path / "s")]) == 0
     assert (tmp_path / "s" / "labconfig" / "page_config.json").is_file()
+    assert "JUPYTER_PATH" in capsys.readouterr().out  # where Validate's kernelspec must go
+    assert (tmp_path / "s" / "data" / "kernels" / "dataethics-prewarm" / "kernel.json").is_file()
     assert main(["hub", "down", "--state-dir", str(tmp_path / "none")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: no hub settings"), err

@@ -56,6 +56,16 @@ class Student:
             return {"success": False, "value": f"HTTP {response.status_code}: {response.text[:300]}"}
         return dict(response.json())
 
+    def validate(self, path: str, timeout: float = 180) -> tuple[dict[str, Any], float]:
+        """Press Validate on ``path`` (nbgrader's handler); its JSON reply and the seconds it took."""
+        start = time.monotonic()
+        response = self.http.post(f"{self.base}/assignments/validate", data={"path": path},
+                                  headers={"Connection": "close"}, timeout=timeout)
+        took = time.monotonic() - start
+        if response.status_code != 200:
+            return {"success": False, "value": f"HTTP {response.status_code}: {response.text[:300]}"}, took
+        return dict(response.json()), took
+
     def notebook(self, path: str) -> nbformat.NotebookNode:
         """Read a notebook through the server's contents API."""
         response = self.http.get(f"{self.base}/api/contents/{path}", params={"content": 1}, timeout=60)
@@ -156,6 +166,10 @@ def bench(students: int = 30, assignment: str = "ps00") -> bool:
         failed = [str(r.get("value"))[-200:] for r in fetched if not r.get("success")]
         if failed:
             raise DataethicsError(f"{len(failed)} student(s) could not fetch {assignment}: {failed[0]}")
+        # Validate, as a student presses it: the first starts the server's template, later ones fork
+        validate_s = [class_[0].validate(f"{assignment}/{assignment}.ipynb")[1] for _ in range(3)]
+        tree = [q for p in hub.server_processes(users[0]) for q in (p, *p.children(recursive=True))]
+        validated_mb = sum(q.memory_info().rss for q in {q.pid: q for q in tree}.values()) / 1e6
         result = rush(class_, assignment)
         arrived = inbound(hub.settings, assignment)
         last = max(parse_timestamp(p) for paths in arrived.values() for p in paths)
@@ -167,7 +181,10 @@ def bench(students: int = 30, assignment: str = "ps00") -> bool:
             ("hub memory (MB)", memory["hub"], HUB_MB),
             ("proxy memory (MB)", memory["proxy"], None),
             ("idle student server, median (MB)", median, SERVER_MB),
-            ("idle student server, largest (MB)", server_mb[-1], SERVER_MB)]
+            ("idle student server, largest (MB)", server_mb[-1], SERVER_MB),
+            ("Validate, first press (s)", validate_s[0], None),
+            ("Validate, later presses, mean (s)", statistics.mean(validate_s[1:]), None),
+            ("a server after Validate, with its template (MB)", validated_mb, None)]
     print(f"\n{'measure':42} {'value':>8}  target")
     for name, value, target in rows:
         verdict = "" if target is None else f"≤ {target:.0f} " + ("ok" if value <= target else "OVER")

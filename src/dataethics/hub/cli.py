@@ -87,6 +87,9 @@ def _role_config(args: argparse.Namespace) -> int:
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
         (out / rel).write_text(text, encoding="utf-8")
     print(f"{args.role}'s Jupyter configuration written to {out} (put it on JUPYTER_CONFIG_PATH)")
+    if (out / "data").is_dir():
+        print(f"its data/ folder holds the kernelspec of the pre-warmed Validate: put {out / 'data'} on "
+              "JUPYTER_PATH, or run `dataethics validate --install-kernelspec --prefix <sys.prefix>`")
     return 0
 
 

@@ -11,7 +11,9 @@ This module owns *what the hub is configured with*:
   the single-user servers' ``JUPYTER_CONFIG_PATH``: nbgrader's settings (course id, exchange,
   and for the instructor the course folder, gradebook and the course's feedback
   preprocessors, read from the repository's ``nbgrader_config.py``), which nbgrader panels
-  and server extensions each role gets, and JupyterLab without news or update checks.
+  and server extensions each role gets, and JupyterLab without news or update checks; for
+  students also the kernelspec that makes nbgrader's Validate use pre-warmed kernels
+  (:mod:`dataethics.grading.validate`), in the folder's ``data/`` (their ``JUPYTER_PATH``).
 
 Nothing here creates users or starts processes (see :mod:`dataethics.hub.accounts` and
 :mod:`dataethics.hub.launcher`).
@@ -29,6 +31,8 @@ from typing import Any
 
 from dataethics import paths
 from dataethics.errors import DataethicsError
+from dataethics.grading.validate import KERNEL_NAME as VALIDATE_KERNEL
+from dataethics.grading.validate import kernelspec
 
 COURSE_ID = "dataethics"
 #: Throw-away passwords for a local trial (printed by ``make hub``, written in grader/README.md).
@@ -181,6 +185,9 @@ def _nbgrader_config(settings: HubSettings, role: str, course_root: str | None =
                       '    c.CourseDirectory.db_url = os.environ["DATAETHICS_DB_URL"]']
     else:
         lines += ["c.ExecutePreprocessor.timeout = 60",
+                  "# Validate runs the notebook in a kernel forked from a pre-warmed template",
+                  "# (grader/README.md, *Validate for students*); the kernelspec is on JUPYTER_PATH",
+                  f"c.Execute.kernel_name = {VALIDATE_KERNEL!r}",
                   "# a submission reaches the exchange whole or not at all, with a plain message",
                   'c.ExchangeFactory.submit = "dataethics.hub.exchange.SafeExchangeSubmit"']
     lines += [f"c.CourseDirectory.course_id = {COURSE_ID!r}", f"c.Exchange.root = {settings.exchange!r}"]
@@ -197,17 +204,24 @@ def role_files(settings: HubSettings, role: str, course_root: str | None = None)
     extensions.update({name: True for name in STUDENT_SERVER_EXTENSIONS})
     extensions["jupyter_lsp"] = False  # not used by the course; saves memory on every server
     # terminals: a plain (non-login) shell keeps the course's environment first on PATH
-    server = {"ServerApp": {"jpserver_extensions": extensions,
-                            "terminado_settings": {"shell_command": ["/bin/bash"]}},
-              "LabApp": {"news_url": None,
-                         "check_for_updates_class": "jupyterlab.handlers.announcements.NeverCheckForUpdate"}}
+    server: dict[str, Any] = {
+        "ServerApp": {"jpserver_extensions": extensions,
+                      "terminado_settings": {"shell_command": ["/bin/bash"]}},
+        "LabApp": {"news_url": None,
+                   "check_for_updates_class": "jupyterlab.handlers.announcements.NeverCheckForUpdate"}}
     disabled = {} if instructor else {plugin: True for plugin in INSTRUCTOR_LAB_PLUGINS}
-    return {
+    files = {
         "nbgrader_config.py": _nbgrader_config(settings, role, course_root),
-        "jupyter_server_config.json": json.dumps(server, indent=1),
         "labconfig/page_config.json": json.dumps({"disabledExtensions": disabled}, indent=1),
         "labconfig/default_setting_overrides.json": json.dumps(LAB_OVERRIDES, indent=1),
     }
+    if not instructor:
+        # Validate's kernelspec (found through JUPYTER_PATH = <folder>/data, set by the hub), kept
+        # out of the launcher: students open notebooks with the ordinary Python kernel
+        files[f"data/kernels/{VALIDATE_KERNEL}/kernel.json"] = json.dumps(kernelspec(), indent=1)
+        server["KernelSpecManager"] = {"allowed_kernelspecs": ["python3"]}
+    files["jupyter_server_config.json"] = json.dumps(server, indent=1)
+    return files
 
 
 def write_role_configs(settings: HubSettings) -> dict[str, Path]:
@@ -266,7 +280,12 @@ def configure(c: Any, settings: HubSettings) -> None:
     def config_path(spawner: Any) -> str:
         return roles[settings.role(spawner.user.name)]
 
+    def data_path(spawner: Any) -> str:  # students: the kernelspec of the pre-warmed Validate
+        role = settings.role(spawner.user.name)
+        return str(settings.role_dir(role) / "data") if role == STUDENT else ""
+
     c.Spawner.environment = {
         "PATH": os.pathsep.join([str(venv_bin), "/usr/local/bin", "/usr/bin", "/bin"]),
         "JUPYTER_CONFIG_PATH": config_path,
+        "JUPYTER_PATH": data_path,
     }

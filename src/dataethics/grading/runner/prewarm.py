@@ -567,6 +567,8 @@ class PrewarmProvisioner(LocalProvisioner):
 
     async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
         km = self.parent
+        if getattr(km, "template", None) is None:  # Validate: keep the kernelspec's command as a fallback
+            return await super().pre_launch(**kwargs)
         kwargs.pop("extra_arguments", None)
         km.write_connection_file()
         self.connection_info = km.get_connection_info()
@@ -575,7 +577,17 @@ class PrewarmProvisioner(LocalProvisioner):
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
         km = self.parent
-        template = getattr(km, "template", None) or shared_template()
+        template = getattr(km, "template", None)
+        if template is None:  # a student's Validate: the shared template, or an ordinary kernel
+            reason = unavailable(sandboxed=False, require_sandbox=False)
+            if reason is None:
+                try:
+                    template = shared_template()
+                except TemplateError as exc:
+                    reason = str(exc)
+            if template is None:
+                self.log.warning("dataethics: no pre-warmed kernel (%s): an ordinary one validates", reason)
+                return await super().launch_kernel(cmd, **kwargs)
         work = Path(kwargs.get("cwd") or getattr(km, "work", None) or os.getcwd())
         grading = getattr(km, "limits", None)
         env = kernel_env(work, {**(kwargs.get("env") or {}), **getattr(km, "extra_env", {})},
