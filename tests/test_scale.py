@@ -355,3 +355,25 @@ def test_students_validate_runs_nbgraders_checks_in_a_pre_warmed_kernel(tmp_path
     assert validate.validate(tmp_path / "probe.ipynb").get("failed")
     with pytest.raises(Exception, match="notebook not found"):
         validate.validate(tmp_path / "absent.ipynb")
+
+
+def test_an_unused_validate_template_is_stopped_and_the_next_validate_starts_one(tmp_path: Path) -> None:
+    """A student's server frees the template's memory after a while; a running kernel keeps it."""
+    import psutil
+
+    if prewarm.unavailable(sandboxed=False, require_sandbox=False):
+        pytest.skip("pre-warmed kernels cannot run here")
+    tpl = prewarm.shared_template()
+    first = tpl.proc.pid
+    assert not prewarm._stop_if_idle(3600)  # just used: kept
+    work = tmp_path / "work"
+    work.mkdir()
+    kernel = tpl.fork(work, str(tmp_path / "kernel.json"), dict(os.environ), grading=False)
+    prewarm._shared_kernel(kernel)
+    assert not prewarm._stop_if_idle(0) and tpl.alive()  # a Validate still running: kept
+    kernel.kill()
+    kernel.wait(30)
+    assert prewarm._stop_if_idle(0)  # unused, no kernel: stopped, its folder removed
+    assert not tpl.alive() and not psutil.pid_exists(first) and not tpl.root.parent.exists()
+    again = prewarm.shared_template()  # the next Validate starts a new one
+    assert again is not tpl and again.alive() and again.proc.pid != first

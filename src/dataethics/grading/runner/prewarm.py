@@ -594,6 +594,8 @@ class PrewarmProvisioner(LocalProvisioner):
                          isolate=grading is not None)
         if grading is None:
             self.process = template.fork(work, km.connection_file, env, grading=False)
+            if getattr(km, "template", None) is None:
+                _shared_kernel(self.process)
         else:
             self.process = template.fork(work, km.connection_file, env, grading.memory_mb,
                                          grading.kernel_output_chars, grading.message_chars)
@@ -827,10 +829,25 @@ def _language(source: str | None) -> str:
 
 
 _SHARED: dict[str, Template] = {}
+_SHARED_USE: dict[str, Any] = {"last": 0.0, "kernels": [], "watching": False}
+#: a Validate template unused this long (seconds) is stopped, and its memory freed; the next
+#: Validate starts a new one. ``DATAETHICS_VALIDATE_IDLE`` changes it (0: never stop).
+VALIDATE_IDLE_SECONDS = 600.0
+
+
+def _validate_idle() -> float:
+    try:
+        return float(os.environ.get("DATAETHICS_VALIDATE_IDLE", VALIDATE_IDLE_SECONDS))
+    except ValueError:
+        return VALIDATE_IDLE_SECONDS
 
 
 def shared_template() -> Template:
-    """This process's template for validating students' notebooks (no sandbox: their own files)."""
+    """This process's template for validating students' notebooks (no sandbox: their own files).
+
+    A server keeps it between Validates; once it has been unused for
+    :data:`VALIDATE_IDLE_SECONDS` with no kernel of it running, a watcher thread stops it.
+    """
     with _POOL_LOCK:
         tpl = _SHARED.get("validate")
         if tpl is None or not tpl.alive():
@@ -840,7 +857,48 @@ def shared_template() -> Template:
                            sandboxed=False)
             tpl.start()
             _SHARED["validate"] = tpl
+        _SHARED_USE["last"] = time.monotonic()
+        idle = _validate_idle()
+        if idle > 0 and not _SHARED_USE["watching"]:
+            _SHARED_USE["watching"] = True
+            threading.Thread(target=_watch_idle, args=(idle,), name="dataethics-validate-idle",
+                             daemon=True).start()
         return tpl
+
+
+def _shared_kernel(kernel: ForkedKernel) -> None:
+    """Remember a Validate kernel: its template is not stopped while it runs."""
+    with _POOL_LOCK:
+        _SHARED_USE["kernels"] = [k for k in _SHARED_USE["kernels"] if k.returncode is None] + [kernel]
+        _SHARED_USE["last"] = time.monotonic()
+
+
+def _stop_if_idle(idle: float) -> bool:
+    """Stop the Validate template if it has been unused for ``idle`` seconds; True if it is stopped."""
+    with _POOL_LOCK:
+        tpl = _SHARED.get("validate")
+        if tpl is None or not tpl.alive():
+            return True
+        if time.monotonic() - _SHARED_USE["last"] < idle:
+            return False
+        if any(k.poll() is None for k in _SHARED_USE["kernels"]):
+            _SHARED_USE["last"] = time.monotonic()  # a long validation: look again later
+            return False
+        _SHARED.pop("validate", None)
+        _SHARED_USE["kernels"] = []
+    tpl.close()
+    shutil.rmtree(tpl.root.parent, ignore_errors=True)
+    return True
+
+
+def _watch_idle(idle: float) -> None:
+    while True:
+        time.sleep(min(30.0, max(idle / 4, 0.05)))
+        if _stop_if_idle(idle):
+            with _POOL_LOCK:
+                if "validate" not in _SHARED:
+                    _SHARED_USE["watching"] = False
+                    return
 
 
 def _atexit() -> None:
