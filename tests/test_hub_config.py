@@ -133,7 +133,7 @@ def test_students_validate_button_uses_pre_warmed_kernels_instructors_do_not(tmp
     server = json.loads(student["jupyter_server_config.json"])
     assert server["KernelSpecManager"]["allowed_kernelspecs"] == ["python3"]  # not in the launcher
     assert not any(rel.startswith("data/") for rel in instructor)
-    assert "kernel_name" not in instructor["nbgrader_config.py"]
+    assert 'c.Execute.kernel_name = ""' in instructor["nbgrader_config.py"]  # the notebook's own kernel
     c = Config()
     configure(c, settings)
     data_path = c.Spawner.environment["JUPYTER_PATH"]
@@ -152,12 +152,16 @@ def test_students_validate_button_uses_pre_warmed_kernels_instructors_do_not(tmp
         for rel, text in files.items():
             (folder / rel).parent.mkdir(parents=True, exist_ok=True)
             (folder / rel).write_text(text)
-        if role == INSTRUCTOR:  # its course settings, without loading the repository's
-            (folder / "nbgrader_config.py").write_text("c = get_config()  # noqa: F821\n")
+        if role == INSTRUCTOR:  # its own settings, with the students' later on the path (as in an image)
+            own = [line for line in files["nbgrader_config.py"].splitlines() if "kernel_name" in line]
+            header = "c = get_config()  # noqa: F821"
+            (folder / "nbgrader_config.py").write_text("\n".join([header, *own]) + "\n")
+            shutil.copytree(tmp_path / STUDENT, tmp_path / "system")
         work = tmp_path / f"work-{role}"
         work.mkdir()
-        env = {**os.environ, "JUPYTER_CONFIG_PATH": str(folder), "JUPYTER_PATH": str(folder / "data"),
-               "HOME": str(work)}
+        config_path = [str(folder)] + ([str(tmp_path / "system")] if role == INSTRUCTOR else [])
+        env = {**os.environ, "JUPYTER_CONFIG_PATH": os.pathsep.join(config_path),
+               "JUPYTER_PATH": str(tmp_path / STUDENT / "data"), "HOME": str(work)}
         done = subprocess.run([sys.executable, "-c", _HANDLER_VALIDATE, str(_probe(work))], cwd=work,
                               env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-2000:]

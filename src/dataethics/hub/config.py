@@ -178,6 +178,9 @@ def _nbgrader_config(settings: HubSettings, role: str, course_root: str | None =
             lines.append(f"c.CourseDirectory.root = os.path.expanduser({course_root!r})")
         else:
             lines.append(f"c.CourseDirectory.root = {course_root or str(settings.course_root)!r}")
+        # the notebook's own kernel, even where the students' settings (an image's /etc/jupyter)
+        # come later on the path and name the pre-warmed Validate kernel
+        lines.append('c.Execute.kernel_name = ""')
         if settings.db_url:
             lines.append(f"c.CourseDirectory.db_url = {settings.db_url!r}")
         else:  # the grading commands' variable, e.g. set from a secret by the deployment
