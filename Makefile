@@ -32,6 +32,8 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 
 setup: $(STAMP) ## create .venv, install pinned packages and the course package, build missing data
 	@$(BIN)/dataethics data build --missing --quiet
+	@# JupyterLab without the "official Jupyter news?" question and the update check
+	@$(BIN)/python -c 'from dataethics.hub.config import write_lab_overrides; write_lab_overrides()'
 	@$(BIN)/jupyter server extension list 2>&1 | grep -q "nbgrader.server_extensions.formgrader.*enabled" || \
 	  $(BIN)/jupyter server extension enable --sys-prefix nbgrader.server_extensions.formgrader
 

@@ -187,6 +187,11 @@ def test_jupyterlab_runs_lesson_zero(page: Page, tmp_path: Path) -> None:
         errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
         assert errors.count() == 0, errors.all_inner_texts()[:3]
         assert page.locator(".jp-RenderedImage img").count() >= 3
+        # `make setup` writes the environment's settings overrides: no news question, no update check
+        notification = page.request.get(f"http://127.0.0.1:{port}/lab/api/settings/"
+                                        f"@jupyterlab/apputils-extension:notification?token={token}").json()
+        props = notification["schema"]["properties"]
+        assert props["fetchNews"]["default"] == "false" and props["checkForUpdates"]["default"] is False
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "jupyterlab-lesson0.png"))
     finally:

@@ -56,6 +56,14 @@ LAB_OVERRIDES = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "f
                                                                  "checkForUpdates": False}}
 
 
+def write_lab_overrides(prefix: str | None = None) -> Path:
+    """An environment's JupyterLab settings overrides (``make setup``): no news question, no update check."""
+    target = Path(prefix or sys.prefix) / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(LAB_OVERRIDES, indent=1) + "\n", encoding="utf-8")
+    return target
+
+
 def default_proxy() -> str:
     """The proxy installed from ``grader/hub/package-lock.json`` (``make hub`` runs ``npm ci``)."""
     return str(paths.repo_root() / "grader" / "hub" / "node_modules" / ".bin" / "configurable-http-proxy")
