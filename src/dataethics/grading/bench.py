@@ -52,7 +52,7 @@ def _execute(args: tuple[str, str]) -> float:
     nb = nbformat.read(path, as_version=4)
     start = time.perf_counter()
     NotebookClient(nb, timeout=120, allow_errors=True, record_timing=False, kernel_name="python3",
-                   resources={"metadata": {"path": workdir}}).execute()
+                   resources={"metadata": {"path": workdir}}).execute(stderr=subprocess.DEVNULL)
     return time.perf_counter() - start
 
 
