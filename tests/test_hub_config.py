@@ -92,6 +92,60 @@ def test_hub_configuration(tmp_path: Path) -> None:
     assert path(FakeSpawner("instructor")).endswith("roles/instructor")
 
 
+
+def test_each_server_gets_its_own_port_below_the_ephemeral_range(tmp_path: Path) -> None:
+    """Random ports let two servers starting together share one (JupyterHub then believes the dead one)."""
+    import logging
+    import socket
+
+    from traitlets.config import Config
+
+    students = [f"s{i:03d}" for i in range(300)]
+    settings = HubSettings(state_dir=str(tmp_path), students=students)
+    c = Config()
+    configure(c, settings)
+    hook = c.Spawner.pre_spawn_hook
+
+    class FakeSpawner:
+        def __init__(self, name: str) -> None:
+            self.user = type("U", (), {"name": name})()
+            self.log = logging.getLogger("test-spawner")
+            self.port = 0
+
+    ports = {}
+    for name in settings.users:
+        spawner = FakeSpawner(name)
+        hook(spawner)
+        ports[name] = spawner.port
+    assert len(set(ports.values())) == len(settings.users) == 301  # one each, none shared
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    assert all(1024 <= p < low for p in ports.values()), (min(ports.values()), max(ports.values()), low)
+    # the hub restarted: the same student gets the same port
+    again = FakeSpawner("s007")
+    hook(again)
+    assert again.port == ports["s007"]
+
+    # a port another program holds: the server takes a random free one instead of failing
+    with socket.socket() as holder:
+        holder.bind(("", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        other = HubSettings(state_dir=str(tmp_path), students=["ada"], server_port_base=taken - 1)
+        c = Config()
+        configure(c, other)
+        ada = FakeSpawner("ada")
+        c.Spawner.pre_spawn_hook(ada)
+        assert other.server_port("ada") == taken and ada.port == 0
+    assert HubSettings(state_dir=str(tmp_path), server_port_base=0).server_port("student1") == 0
+
+
+@pytest.mark.parametrize("kwargs", [{"server_port_base": 65534}, {"server_port_base": 80},
+                                    {"server_port_base": 7999}])
+def test_server_ports_must_fit_and_not_clash_with_the_hub(tmp_path: Path, kwargs: dict[str, int]) -> None:
+    with pytest.raises(DataethicsError, match="port"):
+        HubSettings(state_dir=str(tmp_path), **kwargs)
+
+
 _HANDLER_VALIDATE = """
 import json, os, sys
 from jupyter_core.paths import jupyter_config_path

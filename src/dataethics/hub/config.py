@@ -3,7 +3,8 @@
 This module owns *what the hub is configured with*:
 
 * :class:`HubSettings` — who is in the class, where the hub keeps its state, the exchange,
-  the ports, the throw-away trial passwords; saved as JSON in the state folder so that
+  the ports (the hub's, and one per class member's server), the throw-away trial passwords;
+  saved as JSON in the state folder so that
   ``grader/hub/jupyterhub_config.py`` and later commands read the same values;
 * :func:`configure` — JupyterHub's configuration (authenticator, spawner, proxy, the
   course's environment as the single-user server, the admin service used by scripts);
@@ -95,6 +96,9 @@ class HubSettings:
     port: int = 8000
     hub_port: int = 8081
     proxy_api_port: int = 8001
+    #: each class member's server listens on ``server_port_base`` + their place in :attr:`users`
+    #: (see :meth:`server_port`); 0 lets each server take a random free port
+    server_port_base: int = 20000
     state_dir: str = "/srv/dataethics-hub"
     exchange: str = "/srv/nbgrader/exchange"
     home_base: str = "/home"
@@ -115,6 +119,14 @@ class HubSettings:
             raise DataethicsError("a student is listed twice")
         if self.instructor in self.students:
             raise DataethicsError(f"'{self.instructor}' is both the instructor and a student")
+        if self.server_port_base:
+            block = range(self.server_port_base, self.server_port_base + len(self.users))
+            if block.start < 1024 or block.stop > 65536:
+                raise DataethicsError(f"server ports {block.start}-{block.stop - 1}: "
+                                      "not between 1024 and 65535")
+            clash = [p for p in (self.port, self.hub_port, self.proxy_api_port) if p in block]
+            if clash:
+                raise DataethicsError(f"port {clash[0]} is both the hub's and a class member's server's")
         if len(self.student_password) < 8 or len(self.instructor_password) < 32:
             raise DataethicsError("passwords: at least 8 characters for students, 32 for the instructor")
 
@@ -141,6 +153,20 @@ class HubSettings:
     def role(self, user: str) -> str:
         """``instructor`` or ``student``."""
         return INSTRUCTOR if user == self.instructor else STUDENT
+
+    def server_port(self, user: str) -> int:
+        """The port of ``user``'s server (0: a random free one).
+
+        Each class member has their own port, in a block that should lie below the range the
+        system hands out for outgoing connections and kernels (``ip_local_port_range``, by default
+        32768-60999). With random ports two servers starting at the same moment can be given the
+        same one: the second cannot listen and stops, but JupyterHub, which accepts any answer
+        that is not an error 5xx, takes the first server's *404* for its own and reports it
+        ready; the student's requests then fail until the hub notices the dead process.
+        """
+        if not self.server_port_base or user not in self.users:
+            return 0
+        return self.server_port_base + self.users.index(user)
 
     def role_dir(self, role: str) -> Path:
         """The Jupyter configuration folder of a role."""
@@ -300,3 +326,35 @@ def configure(c: Any, settings: HubSettings) -> None:
         "JUPYTER_CONFIG_PATH": config_path,
         "JUPYTER_PATH": data_path,
     }
+    c.Spawner.pre_spawn_hook = port_hook(settings)
+
+
+def can_listen(port: int) -> bool:
+    """Whether a server could listen on ``port`` now (as it would: with ``SO_REUSEADDR``)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("", port))
+        except OSError:
+            return False
+    return True
+
+
+def port_hook(settings: HubSettings) -> Any:
+    """A JupyterHub ``pre_spawn_hook`` giving each server its own port (:meth:`HubSettings.server_port`).
+
+    When that port is taken by another program the server gets a random free one, and the hub's
+    log says so.
+    """
+
+    def choose_port(spawner: Any) -> None:
+        port = settings.server_port(spawner.user.name)
+        if port and not can_listen(port):
+            spawner.log.warning("port %d of %s's server is taken by another program; using a random one",
+                                port, spawner.user.name)
+            port = 0
+        spawner.port = port  # 0: the spawner picks a random free port
+
+    return choose_port

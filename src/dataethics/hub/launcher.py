@@ -193,6 +193,15 @@ class Hub:
                 out.append(proc)
         return out
 
+    def listening_ports(self, user: str) -> set[int]:
+        """The TCP ports ``user``'s server processes listen on (their kernels' excluded)."""
+        ports = set()
+        for proc in self.server_processes(user):
+            with contextlib.suppress(psutil.Error):
+                ports |= {c.laddr.port for c in proc.net_connections(kind="tcp")
+                          if c.status == psutil.CONN_LISTEN}
+        return ports
+
     def user_token(self, user: str) -> str:
         """A new API token of ``user`` (what their browser session can do, for scripts)."""
         response = self.api("POST", f"users/{user}/tokens", json={"note": "dataethics hub script",
@@ -209,6 +218,23 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _free_block(size: int, low: int = 20000, high: int = 32000) -> int:
+    """The first port of ``size`` consecutive free ports between ``low`` and ``high``.
+
+    The block starts at a random place (two trial hubs rarely pick the same one) and lies below
+    the system's range for outgoing connections, so that no connection takes a server's port.
+    """
+    import random
+
+    from dataethics.hub.config import can_listen
+
+    for _ in range(50):
+        base = random.randrange(low, high - size)
+        if all(can_listen(p) for p in range(base, base + size)):
+            return base
+    raise DataethicsError(f"no {size} free ports in a row between {low} and {high}")
 
 
 @contextlib.contextmanager
@@ -236,6 +262,7 @@ def trial_hub(prefix: str, students: list[str], instructor: str = "teacher",
                                   str(exchange)], capture_output=True).returncode == 0
     settings = HubSettings(instructor=f"{prefix}-{instructor}", students=[f"{prefix}-{s}" for s in students],
                            port=_free_port(), hub_port=_free_port(), proxy_api_port=_free_port(),
+                           server_port_base=_free_block(len(students) + 1),
                            state_dir=str(base / "state"), exchange=str(exchange),
                            home_base=str(base / "home"))
     hub = Hub(settings)
