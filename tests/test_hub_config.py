@@ -335,3 +335,22 @@ def test_a_copy_that_failed_file_by_file_is_explained_too() -> None:
 
     exc = shutil.Error([("a/ps01.ipynb", "b/ps01.ipynb", "[Errno 28] No space left on device")])
     assert "disk is full" in explain(exc, "ps01")
+
+
+def test_hub_up_arguments_become_settings(tmp_path: Path) -> None:
+    import argparse
+
+    from dataethics.hub.cli import add_parser, settings_from_args
+
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers(dest="command"))
+    (tmp_path / "class.txt").write_text("cleo\n# left\ndan\n")
+    args = parser.parse_args(["hub", "up", "--students", "ada,bob",
+                              "--students-file", str(tmp_path / "class.txt"), "--port", "8100", "--server-ports", "21000", "--state-dir", str(tmp_path)])
+    settings = settings_from_args(args)
+    assert settings.students == ["ada", "bob", "cleo", "dan"] and settings.port == 8100
+    assert [settings.server_port(u) for u in settings.users] == [21000, 21001, 21002, 21003, 21004]
+    default = settings_from_args(parser.parse_args(["hub", "up", "--state-dir", str(tmp_path)]))
+    assert default.server_port("instructor") == 20000
+    with pytest.raises(DataethicsError, match="class list not found"):
+        settings_from_args(parser.parse_args(["hub", "up", "--students-file", str(tmp_path / "none.txt")]))

@@ -31,7 +31,8 @@ def settings_from_args(args: argparse.Namespace) -> HubSettings:
         students += read_names(path.read_text(encoding="utf-8"))
     kwargs: dict[str, Any] = {"instructor": args.instructor, "ip": args.ip, "port": args.port,
                               "state_dir": args.state_dir, "exchange": args.exchange,
-                              "home_base": args.home_base, "db_url": args.db_url or ""}
+                              "home_base": args.home_base, "db_url": args.db_url or "",
+                              "server_port_base": args.server_ports}
     if students:
         kwargs["students"] = students
     return HubSettings(**kwargs)
@@ -125,6 +126,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--students-file", help="a file with one student user name a line")
     p.add_argument("--ip", default=defaults["ip"].default, help="address to listen on (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=defaults["port"].default, help="port (default: 8000)")
+    p.add_argument("--server-ports", type=int, default=defaults["server_port_base"].default,
+                   help="first port of the servers' block, one port per class member in order "
+                        "(default: 20000; 0: random ports)")
     p.add_argument("--state-dir", default=defaults["state_dir"].default,
                    help="hub's database, secrets and role settings (default: /srv/dataethics-hub)")
     p.add_argument("--exchange", default=defaults["exchange"].default,
