@@ -346,7 +346,8 @@ def test_hub_up_arguments_become_settings(tmp_path: Path) -> None:
     add_parser(parser.add_subparsers(dest="command"))
     (tmp_path / "class.txt").write_text("cleo\n# left\ndan\n")
     args = parser.parse_args(["hub", "up", "--students", "ada,bob",
-                              "--students-file", str(tmp_path / "class.txt"), "--port", "8100", "--server-ports", "21000", "--state-dir", str(tmp_path)])
+                              "--students-file", str(tmp_path / "class.txt"), "--port", "8100",
+                              "--server-ports", "21000", "--state-dir", str(tmp_path)])
     settings = settings_from_args(args)
     assert settings.students == ["ada", "bob", "cleo", "dan"] and settings.port == 8100
     assert [settings.server_port(u) for u in settings.users] == [21000, 21001, 21002, 21003, 21004]
