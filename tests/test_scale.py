@@ -153,6 +153,44 @@ def test_the_honest_probe_does_notice_leftovers(tmp_path: Path) -> None:
     assert not _leftover_processes()
 
 
+def test_a_forked_kernel_is_ready_as_soon_as_it_answers(tmp_path: Path) -> None:
+    """The grader's client is the fast-ready one, and a forked kernel answers in well under a second."""
+    import asyncio
+
+    if prewarm.unavailable(sandbox_available()) is not None:
+        pytest.skip("no pre-warmed kernels on this machine")
+    km = prewarm.PrewarmKernelManager(transport="ipc", ip=str(tmp_path / "k"))
+    assert type(km.client()) is prewarm.FastReadyClient  # not jupyter_client's default client
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    tpl = prewarm.acquire(scratch, prewarm.preload_for([]), [], sandbox_available())
+
+    async def start_and_ask(i: int) -> float:
+        km = prewarm.kernel_manager(tpl, tpl.fresh_workdir(f"s{i}"), LIMITS)
+        await km.start_kernel()
+        kc = km.client()
+        kc.start_channels()
+        began = time.monotonic()
+        try:
+            await kc.wait_for_ready(timeout=30)
+            reply = await kc.execute_interactive("print(6 * 7)", timeout=30,
+                                                 output_hook=lambda msg: seen.append(msg))
+            assert reply["content"]["status"] == "ok"
+        finally:
+            kc.stop_channels()
+            await km.shutdown_kernel(now=True)
+        return time.monotonic() - began
+
+    seen: list[dict] = []
+    try:
+        waits = [asyncio.run(start_and_ask(i)) for i in range(5)]
+    finally:
+        prewarm.close_all()
+    # every kernel ran its cell and its output came back on IOPub (the channel the check waits for)
+    assert sum(m["content"].get("text") == "42\n" for m in seen if m["msg_type"] == "stream") == 5
+    assert min(waits) < 1.0, waits  # not the 1 s of a missed status (a loose bound for a busy machine)
+
+
 def test_fallback_without_the_sandbox_or_with_another_kernel(tmp_path: Path) -> None:
     task = {"source": str(tmp_path / "r.ipynb"), "workdir": str(tmp_path / "s" / "ann" / "r"), "hide": []}
     nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "ir", "language": "R",

@@ -65,7 +65,7 @@ from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
-from traitlets import DottedObjectName
+from traitlets import DottedObjectName, default
 
 from dataethics.grading.runner.notebook import imported_modules
 
@@ -622,8 +622,16 @@ class FastReadyClient(AsyncKernelClient):
 
     jupyter_client's own check ends by waiting 0.2 s for IOPub to fall silent, on every kernel
     start; seeing the idle status that follows the kernel_info request proves the same thing
-    (IOPub is connected) without the wait.
+    (IOPub is connected) without the wait. Its sockets retry connecting every 10 ms, not ZeroMQ's
+    100 ms: a forked kernel listens about a tenth of a second after the fork.
     """
+
+    def start_channels(self, *args: Any, **kwargs: Any) -> None:
+        """Start the channels, on sockets that retry connecting every 10 ms."""
+        import zmq
+
+        self.context.setsockopt(zmq.RECONNECT_IVL, 10)  # default options of the sockets made next
+        super().start_channels(*args, **kwargs)
 
     async def _async_wait_for_ready(self, timeout: float | None = None) -> None:
         from queue import Empty
@@ -640,7 +648,8 @@ class FastReadyClient(AsyncKernelClient):
                 reply = None
             if reply is not None and reply["msg_type"] == "kernel_info_reply" \
                     and reply["parent_header"].get("msg_id") in sent:
-                until = time.monotonic() + 1.0
+                # IOPub may have connected after that status went out: then ask again, soon
+                until = time.monotonic() + 0.05
                 while time.monotonic() < until:
                     try:
                         msg = await ensure_async(self.iopub_channel.get_msg(timeout=until - time.monotonic()))
@@ -666,6 +675,12 @@ class PrewarmKernelManager(AsyncKernelManager):
     """
 
     client_class = DottedObjectName("dataethics.grading.runner.prewarm.FastReadyClient")
+
+    @default("client_factory")
+    def _fast_ready_client(self) -> type:
+        # AsyncKernelManager redefines ``client_factory`` with a fixed default, so that
+        # ``client_class`` alone would still give jupyter_client's own (slower to be ready) client
+        return FastReadyClient
 
     template: Template | None = None
     work: Path | None = None
