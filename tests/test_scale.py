@@ -395,6 +395,42 @@ def test_students_validate_runs_nbgraders_checks_in_a_pre_warmed_kernel(tmp_path
         validate.validate(tmp_path / "absent.ipynb")
 
 
+def test_validates_kernel_manager_gets_the_fast_ready_client(tmp_path: Path) -> None:
+    """nbgrader's Validate makes jupyter_client's own manager; a forked kernel still gets the fast client."""
+    import asyncio
+    import json
+
+    from jupyter_client.asynchronous.client import AsyncKernelClient
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import AsyncKernelManager
+
+    from dataethics.grading import validate
+
+    if prewarm.unavailable(sandboxed=False, require_sandbox=False):
+        pytest.skip("pre-warmed kernels cannot run here")
+    spec = tmp_path / "kernels" / validate.KERNEL_NAME
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps(validate.kernelspec()))
+    km = AsyncKernelManager(kernel_name=validate.KERNEL_NAME,
+                            kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(tmp_path / "kernels")]))
+    assert type(km.client()) is AsyncKernelClient  # before the launch: jupyter_client's own
+
+    async def start() -> type:
+        await km.start_kernel(cwd=str(tmp_path))
+        kc = km.client()
+        kc.start_channels()
+        try:
+            await kc.wait_for_ready(timeout=60)
+            reply = await kc.execute_interactive("import sys; assert 'sklearn' in sys.modules", timeout=30)
+            assert reply["content"]["status"] == "ok"  # forked from the warm template
+        finally:
+            kc.stop_channels()
+            await km.shutdown_kernel(now=True)
+        return type(kc)
+
+    assert asyncio.run(start()) is prewarm.FastReadyClient
+
+
 def test_an_unused_validate_template_is_stopped_and_the_next_validate_starts_one(tmp_path: Path) -> None:
     """A student's server frees the template's memory after a while; a running kernel keeps it."""
     import psutil

@@ -596,6 +596,11 @@ class PrewarmProvisioner(LocalProvisioner):
             self.process = template.fork(work, km.connection_file, env, grading=False)
             if getattr(km, "template", None) is None:
                 _shared_kernel(self.process)
+                # nbgrader's Validate makes its own asynchronous manager (its configuration cannot
+                # name another): its client, made after this launch, takes the fast-ready check
+                factory = getattr(km, "client_factory", None)
+                if isinstance(factory, type) and issubclass(factory, AsyncKernelClient):
+                    km.client_factory = FastReadyClient
         else:
             self.process = template.fork(work, km.connection_file, env, grading.memory_mb,
                                          grading.kernel_output_chars, grading.message_chars)
