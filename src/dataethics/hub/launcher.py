@@ -29,7 +29,7 @@ import requests
 from dataethics import paths
 from dataethics.errors import DataethicsError
 from dataethics.hub import accounts
-from dataethics.hub.config import HubSettings
+from dataethics.hub.config import HubSettings, can_listen
 
 CONFIG_FILE = paths.repo_root() / "grader" / "hub" / "jupyterhub_config.py"
 
@@ -227,8 +227,6 @@ def _free_block(size: int, low: int = 20000, high: int = 32000) -> int:
     the system's range for outgoing connections, so that no connection takes a server's port.
     """
     import random
-
-    from dataethics.hub.config import can_listen
 
     for _ in range(50):
         base = random.randrange(low, high - size)
