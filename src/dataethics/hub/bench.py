@@ -45,13 +45,21 @@ class Student:
         self.http = requests.Session()
         self.http.headers["Authorization"] = f"token {hub.user_token(user)}"
 
+    def _post(self, url: str, data: dict[str, str], timeout: float) -> requests.Response:
+        """POST on a new connection, closed after the reply.
+
+        An idle kept-alive connection may have been closed by the proxy (Node closes them after
+        5 s) and a POST sent on it is reset; a browser sends it again, requests does not. A
+        ``Connection: close`` header alone does not help: it closes the connection *after* the
+        request, which may still go out on an idle pooled one, so the pool is emptied first.
+        """
+        self.http.close()  # drops idle pooled connections; the session stays usable
+        return self.http.post(url, data=data, timeout=timeout, headers={"Connection": "close"})
+
     def action(self, action: str, assignment: str, timeout: float = 120) -> dict[str, Any]:
         """POST an Assignments-tab action (``fetch``, ``submit``, ``fetch_feedback``); its JSON reply."""
-        # a fresh connection: an idle kept-alive one may have been closed by the proxy (Node closes
-        # them after 5 s) and a POST sent on it is reset; a browser retries that, requests does not
-        response = self.http.post(f"{self.base}/assignments/{action}", timeout=timeout,
-                                  headers={"Connection": "close"},
-                                  data={"course_id": COURSE_ID, "assignment_id": assignment})
+        response = self._post(f"{self.base}/assignments/{action}",
+                              {"course_id": COURSE_ID, "assignment_id": assignment}, timeout)
         if response.status_code != 200:
             return {"success": False, "value": f"HTTP {response.status_code}: {response.text[:300]}"}
         return dict(response.json())
@@ -59,8 +67,7 @@ class Student:
     def validate(self, path: str, timeout: float = 180) -> tuple[dict[str, Any], float]:
         """Press Validate on ``path`` (nbgrader's handler); its JSON reply and the seconds it took."""
         start = time.monotonic()
-        response = self.http.post(f"{self.base}/assignments/validate", data={"path": path},
-                                  headers={"Connection": "close"}, timeout=timeout)
+        response = self._post(f"{self.base}/assignments/validate", {"path": path}, timeout)
         took = time.monotonic() - start
         if response.status_code != 200:
             return {"success": False, "value": f"HTTP {response.status_code}: {response.text[:300]}"}, took
