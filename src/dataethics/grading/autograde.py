@@ -117,7 +117,7 @@ def _save(out: Outcome, run: _Saving) -> None:
             if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade"):
                 cell.outputs = [error_output("no credit: " + "; ".join(out.flags))]
     else:
-        nb = nbformat.reads(json.dumps(out.executed), as_version=4)
+        nb = nbformat.from_dict(out.executed)
     resources = {"nbgrader": {"db_url": run.db_url, "assignment": assignment,
                               "notebook": out.notebook, "student": out.student}}
     nb, resources = LimitOutput().preprocess(nb, resources)

@@ -47,6 +47,7 @@ from dataethics.grading.runner.notebook import (
     error_output,
     oversized_answers,
     read_submission,
+    read_trusted,
     rebuild,
     test_names,
 )
@@ -230,8 +231,7 @@ def run_submission(task: dict) -> dict:
     limits = Limits(**task["limits"])
     out = Outcome(task["student"], task["assignment"], task["notebook"])
     start = time.perf_counter()
-    source = nbformat.read(task["source"], as_version=4)
-    release = nbformat.read(task["release"], as_version=4)
+    source, release = read_trusted(task["source"]), read_trusted(task["release"])  # read-only
     path = Path(task["submitted"]) if task["submitted"] else None
     submitted = None
     if path is None or not path.is_file():
@@ -401,8 +401,9 @@ def run_submission(task: dict) -> dict:
     _verdicts(nb, client.replies, state["ran_upto"], state["tampered_at"], out)
     out.seconds = time.perf_counter() - start
     out.guard_seconds = state["guard_seconds"] + client.install_seconds
-    out.executed = json.loads(nbformat.writes(nb))
-    return asdict(out)
+    result = asdict(out)  # before the notebook goes in: asdict would deep-copy it
+    result["executed"] = nb  # a dict; the parent validates it when it writes the graded copy
+    return result
 
 
 def _alive(km: Any) -> bool:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import itertools
 import operator
 import os
 import sys
@@ -105,13 +106,8 @@ class Guard:
         self.checks = 0
         roots = (*_BUILTIN_MODULES, *(modules or []))
         self.modules = _matching_modules(roots)
-        self.module_dicts = {}
-        self.functions = {}
-        for name, mod in self.modules.items():
-            values, states = _module_snapshot(name, mod)
-            self.module_dicts[name] = values
-            for key, state in states.items():
-                self.functions[(name, key)] = state
+        self.records = [_module_record(name, mod) for name, mod in self.modules.items()]
+        self.functions: dict[tuple[Any, str], tuple] = {}  # the classes' functions
         import pandas as pd
 
         classes: list[type] = []
@@ -153,15 +149,14 @@ class Guard:
         self.install_seconds = time.perf_counter() - began
 
     def _prepare_fast_checks(self) -> None:
-        """Tuples that let a check compare thousands of entries at C speed (the common, clean case)."""
-        self.fast_modules = []
-        for name, saved in self.module_dicts.items():
-            keys = tuple(k for k, v in saved.items() if _callable_like(v))
-            self.fast_modules.append((name, vars(self.modules[name]), _getter(keys),
-                                      tuple(saved[k] for k in keys), frozenset(saved)))
-        items = list(self.functions.values())
-        self.fast_functions = tuple(tuple(column) for column in zip(*items, strict=True)) if items \
-            else ((), (), (), ())
+        """Tuples that let a check compare thousands of entries at C speed (the common, clean case).
+
+        The modules' columns come ready from their records (a template prepares them once);
+        only the classes' functions are gathered here.
+        """
+        own = _columns(list(self.functions.values()))
+        self.fast_functions = tuple(tuple(itertools.chain(own[i], *(r.columns[i] for r in self.records)))
+                                    for i in range(4))
 
     @staticmethod
     def _get(obj: Any, name: str) -> Any:
@@ -336,19 +331,19 @@ class Guard:
 
     def _check_modules(self, changes: list[str]) -> None:
         builtin_names = self.builtins.keys()
-        for name, current, getter, values, keys in self.fast_modules:
-            try:
-                clean = all(map(operator.is_, getter(current), values))
-            except KeyError:  # a function deleted from the module
-                clean = False
-            if not clean:
-                for key, value in self.module_dicts[name].items():
+        for rec in self.records:
+            if rec.untouched():  # the common case: nothing to look at more closely
+                continue
+            current = rec.current
+            if not rec.callables_intact():
+                for key, value in rec.values.items():
                     if current.get(key, _MISSING) is not value and _callable_like(value):
-                        changes.append(f"replaced {name}.{key}")
+                        changes.append(f"replaced {rec.name}.{key}")
                         current[key] = value
-            if current.keys() != keys:  # names added (or removed): a built-in shadowed?
-                for key in sorted((current.keys() - keys) & builtin_names):
-                    changes.append(f"shadowed the built-in {key} in {name}")
+            # the same names in the same order (C speed); else compare as sets: a built-in shadowed?
+            if not rec.names_intact() and current.keys() != rec.keyset:
+                for key in sorted((current.keys() - rec.keyset) & builtin_names):
+                    changes.append(f"shadowed the built-in {key} in {rec.name}")
                     del current[key]
 
     def _check_classes(self, changes: list[str]) -> None:
@@ -369,7 +364,8 @@ class Guard:
                 and all(map(operator.is_, map(_DEFAULTS, fns), defaults_)) \
                 and all(map(operator.is_, map(_KWDEFAULTS, fns), kwdefaults_)):
             return
-        for (owner, key), (fn, code, defaults, kwdefaults) in self.functions.items():
+        owned = [((rec.name, key), state) for rec in self.records for key, state in rec.states.items()]
+        for (owner, key), (fn, code, defaults, kwdefaults) in [*owned, *self.functions.items()]:
             if fn.__code__ is not code or fn.__defaults__ is not defaults \
                     or fn.__kwdefaults__ is not kwdefaults:
                 where = owner if isinstance(owner, str) else owner.__qualname__
@@ -432,49 +428,95 @@ class _Missing:
     pass
 
 
+class _ModuleRecord:
+    """One guarded module's snapshot, with what lets a check compare it at C speed.
+
+    ``values`` is the module's namespace as it was, ``states`` its functions' code and
+    defaults; ``callables``/``getter`` pick the values a check compares by identity, ``keys``
+    the names in their order, ``columns`` the functions' states as four parallel tuples.
+    """
+
+    __slots__ = ("name", "module", "current", "values", "ordered", "states", "getter", "callables",
+                 "keys", "keyset", "columns")
+
+    def __init__(self, name: str, module: types.ModuleType) -> None:
+        self.name, self.module, self.current = name, module, vars(module)
+        self.values = dict(self.current)
+        self.ordered = tuple(self.values.values())
+        self.states = {}
+        for key, value in self.values.items():
+            state = _function_state(value)
+            if state is not None:
+                self.states[key] = state
+        names = tuple(k for k, v in self.values.items() if _callable_like(v))
+        self.getter = _getter(names)
+        self.callables = tuple(self.values[k] for k in names)
+        self.keys = tuple(self.values)
+        self.keyset = frozenset(self.keys)
+        self.columns = _columns(list(self.states.values()))
+
+    def callables_intact(self) -> bool:
+        """Every callable still bound to the very object it was (no name deleted)."""
+        try:
+            return all(map(operator.is_, self.getter(self.current), self.callables))
+        except KeyError:  # a function deleted from the module
+            return False
+
+    def names_intact(self) -> bool:
+        """The same names, the same objects, in the same order: nothing added or removed."""
+        return len(self.current) == len(self.keys) and all(map(operator.is_, self.current, self.keys))
+
+    def functions_intact(self) -> bool:
+        """Every function's code and defaults are the very objects they were."""
+        fns, codes, defaults, kwdefaults = self.columns
+        return all(map(operator.is_, map(_CODE, fns), codes)) \
+            and all(map(operator.is_, map(_DEFAULTS, fns), defaults)) \
+            and all(map(operator.is_, map(_KWDEFAULTS, fns), kwdefaults))
+
+    def untouched(self) -> bool:
+        """The same names bound to the same objects, in the same order (C speed, no hashing)."""
+        return self.names_intact() and all(map(operator.is_, self.current.values(), self.ordered))
+
+    def exact(self) -> bool:
+        """Whether the module is still exactly as this snapshot has it, functions' code included."""
+        return self.untouched() and self.functions_intact()
+
+
 #: module snapshots a pre-warmed template took before forking (shared copy-on-write by its kernels)
-_PREPARED: dict[str, tuple[types.ModuleType, dict[str, Any], dict[str, tuple]]] = {}
+_PREPARED: dict[str, _ModuleRecord] = {}
+
+
+def _columns(states: list[tuple]) -> tuple[tuple, tuple, tuple, tuple]:
+    """Functions' states ``(fn, code, defaults, kwdefaults)`` as four parallel tuples."""
+    if not states:
+        return (), (), (), ()
+    fns, codes, defaults, kwdefaults = (tuple(column) for column in zip(*states, strict=True))
+    return fns, codes, defaults, kwdefaults
 
 
 def _matching_modules(roots: tuple[str, ...] | list[str]) -> dict[str, types.ModuleType]:
+    exact, prefixes = set(roots), tuple(r + "." for r in roots)
     return {name: mod for name, mod in list(sys.modules.items())
-            if isinstance(mod, types.ModuleType)
-            and any(name == r or name.startswith(r + ".") for r in roots)}
+            if isinstance(mod, types.ModuleType) and (name in exact or name.startswith(prefixes))}
 
 
-def _take_snapshot(mod: types.ModuleType) -> tuple[dict[str, Any], dict[str, tuple]]:
-    values = dict(vars(mod))
-    states = {}
-    for key, value in values.items():
-        state = _function_state(value)
-        if state is not None:
-            states[key] = state
-    return values, states
-
-
-def _module_snapshot(name: str, mod: types.ModuleType) -> tuple[dict[str, Any], dict[str, tuple]]:
-    """A module's names and its functions' states: the template's copy when still exact, else new."""
+def _module_record(name: str, mod: types.ModuleType) -> _ModuleRecord:
+    """A module's snapshot: the template's copy when still exact, else a new one."""
     cached = _PREPARED.get(name)
-    if cached is not None and cached[0] is mod:
-        _, values, states = cached
-        current = vars(mod)
-        if current.keys() == values.keys() and all(map(operator.is_, (current[k] for k in values),
-                                                        values.values())) \
-                and all(fn.__code__ is code and fn.__defaults__ is d and fn.__kwdefaults__ is kw
-                        for fn, code, d, kw in states.values()):
-            return values, states
-    return _take_snapshot(mod)
+    if cached is not None and cached.module is mod and cached.current is vars(mod) and cached.exact():
+        return cached
+    return _ModuleRecord(name, mod)
 
 
 def prepare(modules: list[str] | tuple[str, ...] = ()) -> int:
     """In a pre-warmed template, before it forks: snapshot the guarded modules once for all kernels.
 
-    Each kernel's guard then only confirms the snapshot is still exact (:func:`_module_snapshot`)
+    Each kernel's guard then only confirms the snapshot is still exact (:meth:`_ModuleRecord.exact`)
     instead of copying every module again. Returns the number of modules prepared.
     """
     _import_guarded()
     for name, mod in _matching_modules((*_BUILTIN_MODULES, *modules)).items():
-        _PREPARED[name] = (mod, *_take_snapshot(mod))
+        _PREPARED[name] = _ModuleRecord(name, mod)
     return len(_PREPARED)
 
 

@@ -102,7 +102,8 @@ def start_kernel(connection_file: str, output_chars: int = 1_000_000,
     cap_output(OutStream, output_chars)
     cap_messages(Session, message_chars)
     app = IPKernelApp.instance()
-    app.initialize(["-f", connection_file])
+    # no history file: nobody reads a grading kernel's history, and SQLite on disk costs each kernel
+    app.initialize(["-f", connection_file, "--HistoryManager.hist_file=:memory:"])
     install(app.kernel)
     app.start()
 

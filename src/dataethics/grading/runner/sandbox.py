@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import subprocess
@@ -11,8 +12,9 @@ from pathlib import Path
 from dataethics.grading.runner.limits import Limits
 
 
+@functools.cache
 def sandbox_available() -> bool:
-    """True when bubblewrap can start a process here."""
+    """True when bubblewrap can start a process here (probed once per process)."""
     bwrap = shutil.which("bwrap")
     if not bwrap:
         return False
