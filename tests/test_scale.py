@@ -58,6 +58,10 @@ for _p in ("planted.txt", "../planted.txt", "../../planted.txt", "/dev/shm/plant
             _f.write("left by an earlier student")
     except OSError:
         pass
+import ctypes
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.shmget(0, 4096, 0o1600)  # IPC_PRIVATE, IPC_CREAT | 0600: a System V segment
+_libc.msgget(0, 0o1600)  # and a message queue
 os.chdir("..")
 """
 PROBE = f"""
@@ -65,6 +69,8 @@ import glob, os
 _left = [p for p in ("planted.txt", "../planted.txt", "/dev/shm/planted", os.path.expanduser("~/.planted"))
          if os.path.exists(p)] + glob.glob("../*/planted.txt") + glob.glob("../.*/planted.txt")
 assert not _left, _left
+_ipc = [line for kind in ("shm", "msg", "sem") for line in open(f"/proc/sysvipc/{{kind}}").readlines()[1:]]
+assert not _ipc, _ipc
 _mine = os.path.basename(os.getcwd())
 assert _mine.startswith("z_honest") and os.path.isdir("data"), os.getcwd()
 _procs = [p for p in os.listdir("/proc") if p.isdigit()]

@@ -161,8 +161,24 @@ def _clean_shared_memory() -> None:
             with contextlib.suppress(OSError):
                 shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
     ipcrm = shutil.which("ipcrm")
-    if ipcrm:
+    if ipcrm and _ipc_objects():
         subprocess.run([ipcrm, "--all"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+
+
+def _ipc_objects() -> bool:
+    """Whether this IPC namespace holds any System V object (``/proc/sysvipc`` lists them).
+
+    Forking ``ipcrm`` from a template of a few hundred MB costs more than the rest of a
+    clean-up, and a kernel almost never leaves such an object: look first.
+    """
+    for kind in ("shm", "sem", "msg"):
+        try:
+            with open(f"/proc/sysvipc/{kind}", encoding="ascii", errors="replace") as table:
+                if len(table.readlines()) > 1:  # a header line, then one line per object
+                    return True
+        except OSError:  # cannot tell: clean up anyway
+            return True
+    return False
 
 
 def _child(req: dict[str, Any]) -> None:
