@@ -33,6 +33,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
@@ -101,6 +102,7 @@ def _save(out: Outcome, run: _Saving) -> None:
 
     from dataethics.grading.gradebook import SaveAutoGradesOnce
 
+    began = time.perf_counter()
     assignment, gb = out.assignment, run.gradebook
     stamp = submission_time(run.course_root / "submitted" / out.student / assignment)
     gb.update_or_create_student(out.student)
@@ -136,6 +138,7 @@ def _save(out: Outcome, run: _Saving) -> None:
     if data.is_dir():
         shutil.copytree(data, target.parent / "data", dirs_exist_ok=True)
     out.executed = None
+    out.save_seconds = time.perf_counter() - began
     (target.parent / "grading.json").write_text(json.dumps(asdict(out), indent=1))
 
 

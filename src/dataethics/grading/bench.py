@@ -6,7 +6,8 @@ they would measure the time limit, not the grader) it times
 1. **plain execution**: the same notebooks run with nbclient, no grading, no
    limits, no sandbox — serially and with as many processes as the grader uses;
 2. **serial nbgrader**: ``nbgrader autograde`` on the whole class;
-3. **this grader**: :func:`~dataethics.grading.autograde.autograde` with ``workers``.
+3. **this grader**: ``dataethics grade autograde --workers N``, a whole process like
+   nbgrader's (its start and imports count too).
 
 and prints the seconds per submission, the speed-up over serial nbgrader
 (target ≥ 5 on 2 workers), the ratio of the grader's wall time to plain
@@ -25,6 +26,8 @@ The default class is 30 submissions of ps01 (pandas and scikit-learn).
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import random
 import shutil
 import subprocess
@@ -141,8 +144,8 @@ def breakdown(jobs: list[tuple[str, str]], hide: list[Path], prewarmed: bool) ->
 
 def bench(assignment: str = "ps01", n_students: int = 30, workers: int = 2) -> bool:
     """Run the timings, print them; return True when every target is met and no honest work is flagged."""
-    from dataethics.grading.autograde import Limits, autograde
     from dataethics.grading.course import generate_release
+    from dataethics.grading.runner.limits import Outcome
     from dataethics.grading.runner.notebook import rebuild
 
     root = Path(tempfile.mkdtemp(prefix="dataethics-bench-"))
@@ -178,23 +181,22 @@ def bench(assignment: str = "ps01", n_students: int = 30, workers: int = 2) -> b
         if done.returncode != 0:  # a failed baseline would make any speed-up meaningless
             last = (done.stderr.strip().splitlines() or ["no message"])[-1]
             raise DataethicsError(f"the nbgrader baseline failed: {last}")
-        from dataethics.grading import autograde as autograde_module
-
-        saves: list[float] = []
-        save = autograde_module._save
-
-        def timed_save(*args: object, **kwargs: object) -> None:
-            began = time.perf_counter()
-            save(*args, **kwargs)  # type: ignore[arg-type]
-            saves.append(time.perf_counter() - began)
-
-        autograde_module._save = timed_save  # type: ignore[assignment]
-        try:
-            start = time.perf_counter()
-            outcomes = autograde(assignment, ours, workers=workers, limits=Limits(), progress=False)
-            timings[f"dataethics autograde, {workers} workers"] = time.perf_counter() - start
-        finally:
-            autograde_module._save = save
+        # the grader as a whole process, started the way an instructor starts it (its imports
+        # count, as nbgrader's do above)
+        ours_cmd = [sys.executable, "-m", "dataethics", "grade", "autograde", assignment,
+                    "--course", str(ours), "--workers", str(workers)]
+        start = time.perf_counter()
+        done = subprocess.run(ours_cmd, capture_output=True, text=True)
+        timings[f"dataethics grade autograde, {workers} workers"] = time.perf_counter() - start
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+            raise DataethicsError(f"the grader failed: {last}")
+        fields = {f.name for f in dataclasses.fields(Outcome)}
+        outcomes = [Outcome(**{k: v for k, v in o.items() if k in fields})
+                    for p in sorted((ours / "autograded").glob(f"*/{assignment}/grading.json"))
+                    for o in json.loads(p.read_text(encoding="utf-8")).get("outcomes", [])]
+        if len(outcomes) != len(subs):
+            raise DataethicsError(f"the grader recorded {len(outcomes)} of {len(subs)} submissions")
         hide = [ours, plain]
         sample = jobs[:BREAKDOWN_SAMPLES]
         parts = {"fresh kernel (ordinary launcher)": breakdown(sample, hide, prewarmed=False),
@@ -206,7 +208,7 @@ def bench(assignment: str = "ps01", n_students: int = 30, workers: int = 2) -> b
     print(f"{'run':40} {'wall s':>8} {'s/submission':>13}")
     for name, sec in timings.items():
         print(f"{name:40} {sec:8.1f} {sec / n:13.2f}")
-    ours_s = timings[f"dataethics autograde, {workers} workers"]
+    ours_s = timings[f"dataethics grade autograde, {workers} workers"]
     speedup = timings["nbgrader autograde, serial"] / ours_s
     overhead = ours_s / timings[f"plain nbclient, {workers} processes"]
     print(f"speed-up over serial nbgrader: {speedup:.2f}x (target >= {SPEEDUP_TARGET})")
@@ -219,7 +221,7 @@ def bench(assignment: str = "ps01", n_students: int = 30, workers: int = 2) -> b
     print(f"kernels: {'; '.join(kernels) or 'none started'}")
     print(f"\nper submission, s (mean of {len(sample)}, one at a time; save: mean of the class)")
     print(f"{'':36} {'start':>7} {'imports':>8} {'run':>7} {'save':>7}")
-    mean_save = sum(saves) / len(saves) if saves else 0.0
+    mean_save = sum(o.save_seconds for o in outcomes) / len(outcomes)
     for name, part in parts.items():
         print(f"{name:36} {part['start']:7.2f} {part['imports']:8.2f} {part['run']:7.2f} {mean_save:7.2f}")
     checks = sum(o.guard_seconds for o in outcomes)

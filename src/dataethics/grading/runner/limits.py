@@ -38,4 +38,5 @@ class Outcome:
     guard_seconds: float = 0.0  # time spent checking the kernel's machinery
     kernel: str = ""            # how the kernel started: pre-warmed fork, or fresh (and why)
     earlier: bool = False       # recorded by an earlier run and not graded again (resumed)
+    save_seconds: float = 0.0   # time the grading process took to record it (gradebook, files)
     executed: dict | None = None  # the executed notebook as JSON
