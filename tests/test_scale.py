@@ -197,6 +197,56 @@ def test_a_forked_kernel_is_ready_as_soon_as_it_answers(tmp_path: Path) -> None:
     assert min(waits) < 1.0, waits  # not the 1 s of a missed status (a loose bound for a busy machine)
 
 
+def test_a_worker_takes_the_template_launched_ahead_and_replaces_a_mismatched_one(tmp_path: Path) -> None:
+    """warm() launches without waiting; acquire() with the same settings takes that very process."""
+    if prewarm.unavailable(sandbox_available()) is not None:
+        pytest.skip("no pre-warmed kernels on this machine")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    preload = prewarm.preload_for([])
+    try:
+        prewarm.warm(scratch, preload, [], sandbox_available())
+        launched = list(prewarm._POOL)
+        assert len(launched) == 1 and launched[0].proc is not None  # launched, maybe still importing
+        pid = launched[0].proc.pid
+        tpl = prewarm.acquire(scratch, preload, [], sandbox_available())
+        assert tpl is launched[0] and tpl.ready and tpl.proc is not None and tpl.proc.pid == pid
+        prewarm.warm(scratch, preload, [], sandbox_available())  # one per process: nothing more
+        assert prewarm._POOL == [tpl]
+        other = prewarm.acquire(scratch, [*preload, "json"], [], sandbox_available())
+        assert other is not tpl and other.ready and prewarm._POOL == [other] and not tpl.alive()
+    finally:
+        prewarm.close_all()
+
+
+def test_warming_never_breaks_the_pool_and_forked_workers_forget_their_parents_templates(
+        tmp_path: Path) -> None:
+    if prewarm.unavailable(sandbox_available()) is not None:
+        pytest.skip("no pre-warmed kernels on this machine")
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    prewarm.warm(blocked, prewarm.preload_for([]), [], sandbox_available())  # cannot launch: no error
+    assert prewarm._POOL == []
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    try:
+        prewarm.warm(scratch, prewarm.preload_for([]), [], sandbox_available())
+        parents = list(prewarm._POOL)
+        child = os.fork()
+        if child == 0:  # a worker forked from this process: the template object is not its own
+            code = 1
+            try:
+                prewarm._forget_inherited()
+                code = 0 if prewarm._POOL == [] else 1
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(child, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert prewarm._POOL == parents  # and the parent keeps it
+    finally:
+        prewarm.close_all()
+
+
 def test_fallback_without_the_sandbox_or_with_another_kernel(tmp_path: Path) -> None:
     task = {"source": str(tmp_path / "r.ipynb"), "workdir": str(tmp_path / "s" / "ann" / "r"), "hide": []}
     nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "ir", "language": "R",

@@ -56,6 +56,7 @@ from dataethics.grading.runner.notebook import (
     test_modules,
     test_names,
 )
+from dataethics.grading.runner.prewarm import preload_for, warm
 from dataethics.grading.runner.sandbox import sandbox_available
 
 __all__ = ["Limits", "Outcome", "autograde", "sandbox_available", "scores", "submission_time"]
@@ -182,9 +183,6 @@ def autograde(assignment: str, course_root: Path | None = None, students: list[s
 
     course_root = Path(course_root).resolve() if course_root is not None else paths.assignments_dir()
     check_assignment(assignment, course_root)
-    release_dir = course_root / "release" / assignment
-    if not release_dir.is_dir() or not _in_gradebook(assignment, gradebook_url(course_root, db_url)):
-        generate_release(assignment, course_root, source_root=course_root, db_url=db_url)
     sources = sorted((course_root / "source" / assignment).glob("*.ipynb"))
     sub_root = course_root / "submitted"
     if students is None:
@@ -197,41 +195,48 @@ def autograde(assignment: str, course_root: Path | None = None, students: list[s
         raise DataethicsError(f"no submission folder {sub_root}/<student>/{assignment} for "
                               f"{', '.join(unknown)}")
     limits = limits or Limits()
-    scratch = Path(tempfile.mkdtemp(prefix="dataethics-grade-"))
-    db_url = gradebook_url(course_root, db_url)
-    templates = [grading_template(src, assignment, db_url, scratch / "templates" / src.name)
-                 for src in sources]
-    names = [src.name for src in sources]
-    # what the locked cells import and define: read once per notebook, not once per student
-    locked = {}
-    for template in templates:
-        template_nb = nbformat.read(template, 4)
-        locked[template] = (test_modules(template_nb), sorted(test_names(template_nb)))
-    # other students' work folders are hidden too (each kernel sees only its own)
-    hide = [str(course_root), str(paths.grader_dir().resolve()), str(scratch)]
-    jobs: dict[str, list[dict]] = {}  # one job per student: their notebooks, one after the other
-    for student in students:
-        folder = sub_root / student / assignment
-        for src, template in zip(sources, templates, strict=True):
-            found, renamed, others = find_submission(folder, src.name, names)
-            jobs.setdefault(student, []).append({
-                "student": student, "assignment": assignment, "notebook": src.stem,
-                "source": str(template), "release": str(release_dir / src.name),
-                "guard_modules": locked[template][0], "test_names": locked[template][1],
-                "submitted": str(found) if found else None, "renamed_from": renamed,
-                "other_files": ", ".join(others), "limits": asdict(limits), "hide": hide,
-                "workdir": str(scratch / student / src.stem)})
-    prints = {s: fingerprint(sub_root / s / assignment, sources, asdict(limits)) for s in jobs}
-    earlier = {} if force else graded_before(course_root, assignment, prints, db_url)
-    outcomes: list[Outcome] = [o for student in earlier for o in earlier[student]]
-    jobs = {s: tasks for s, tasks in jobs.items() if s not in earlier}
     workers = workers or os.cpu_count() or 1
     address = scheduler_address(scheduler)
-    from dataethics.grading.gradebook import open_gradebook
-
-    saving = _Saving(course_root, release_dir, templates, db_url, open_gradebook(db_url))
+    scratch = Path(tempfile.mkdtemp(prefix="dataethics-grade-"))
+    # other students' work folders are hidden too (each kernel sees only its own)
+    hide = [str(course_root), str(paths.grader_dir().resolve()), str(scratch)]
+    preload = preload_for(sources)  # what the templates import: the same for every notebook
+    # the workers start now, and their templates import while this process prepares the run
+    pool = None if address else _start_pool(workers, scratch, preload, hide, limits)
+    saving: _Saving | None = None
     try:
-        finished = run_on_cluster(jobs, address) if address else _run_locally(jobs, workers)
+        release_dir = course_root / "release" / assignment
+        if not release_dir.is_dir() or not _in_gradebook(assignment, gradebook_url(course_root, db_url)):
+            generate_release(assignment, course_root, source_root=course_root, db_url=db_url)
+        db_url = gradebook_url(course_root, db_url)
+        templates = [grading_template(src, assignment, db_url, scratch / "templates" / src.name)
+                     for src in sources]
+        names = [src.name for src in sources]
+        # what the locked cells import and define: read once per notebook, not once per student
+        locked = {}
+        for template in templates:
+            template_nb = nbformat.read(template, 4)
+            locked[template] = (test_modules(template_nb), sorted(test_names(template_nb)))
+        jobs: dict[str, list[dict]] = {}  # one job per student: their notebooks, one after the other
+        for student in students:
+            folder = sub_root / student / assignment
+            for src, template in zip(sources, templates, strict=True):
+                found, renamed, others = find_submission(folder, src.name, names)
+                jobs.setdefault(student, []).append({
+                    "student": student, "assignment": assignment, "notebook": src.stem,
+                    "source": str(template), "release": str(release_dir / src.name),
+                    "guard_modules": locked[template][0], "test_names": locked[template][1],
+                    "submitted": str(found) if found else None, "renamed_from": renamed,
+                    "other_files": ", ".join(others), "limits": asdict(limits), "hide": hide,
+                    "preload": preload, "workdir": str(scratch / student / src.stem)})
+        prints = {s: fingerprint(sub_root / s / assignment, sources, asdict(limits)) for s in jobs}
+        earlier = {} if force else graded_before(course_root, assignment, prints, db_url)
+        outcomes: list[Outcome] = [o for student in earlier for o in earlier[student]]
+        jobs = {s: tasks for s, tasks in jobs.items() if s not in earlier}
+        from dataethics.grading.gradebook import open_gradebook
+
+        saving = _Saving(course_root, release_dir, templates, db_url, open_gradebook(db_url))
+        finished = run_on_cluster(jobs, address) if pool is None else _run_locally(jobs, pool)
         bar = tqdm(finished, total=len(jobs), desc=f"autograde {assignment}", unit="student",
                    disable=not progress or not jobs)
         for tasks, got in bar:  # grades are saved while the other workers go on
@@ -247,28 +252,42 @@ def autograde(assignment: str, course_root: Path | None = None, students: list[s
             if saved:  # last, atomically: this student is graded (an interrupted run resumes after it)
                 mark_graded(course_root, assignment, student, results, prints[student])
     finally:
-        saving.gradebook.close()
+        if pool is not None:  # students not started yet are cancelled (Ctrl-C, an error)
+            pool.shutdown(wait=True, cancel_futures=True)
+        if saving is not None:
+            saving.gradebook.close()
         shutil.rmtree(scratch, ignore_errors=True)
     return sorted(outcomes, key=lambda o: (o.student, o.notebook))
 
 
-def _run_locally(jobs: dict[str, list[dict]], workers: int) -> Iterator[tuple[list[dict], Any]]:
-    """Grade each student's job in a pool of worker processes; yield ``(tasks, results)`` as they end.
+def _start_pool(workers: int, scratch: Path, preload: list[str], hide: list[str],
+                limits: Limits) -> ProcessPoolExecutor:
+    """The grading workers, started now; each launches its pre-warmed template as it starts.
 
-    ``results`` is the list of outcome dicts, or the exception that stopped the worker. When
-    the caller stops (Ctrl-C, an error), students not started yet are cancelled.
+    A template takes a couple of seconds to import the course's libraries: launched here,
+    it does so while the grading process reads the gradebook and prepares the students' tasks.
     """
-    pool = ProcessPoolExecutor(max_workers=workers)
-    try:
-        futures = {pool.submit(run_student, tasks): tasks for tasks in jobs.values()}
-        for future in as_completed(futures):
-            try:
-                got: Any = future.result()
-            except Exception as exc:
-                got = exc
-            yield futures[future], got
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    sandboxed = bool(limits.sandbox if limits.sandbox is not None else sandbox_available())
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=warm,
+                               initargs=(str(scratch), preload, hide, sandboxed))
+    for _ in range(workers):  # a pool starts its processes on demand: ask for all of them now
+        pool.submit(int)
+    return pool
+
+
+def _run_locally(jobs: dict[str, list[dict]], pool: ProcessPoolExecutor
+                 ) -> Iterator[tuple[list[dict], Any]]:
+    """Grade each student's job on ``pool``; yield ``(tasks, results)`` as they end.
+
+    ``results`` is the list of outcome dicts, or the exception that stopped the worker.
+    """
+    futures = {pool.submit(run_student, tasks): tasks for tasks in jobs.values()}
+    for future in as_completed(futures):
+        try:
+            got: Any = future.result()
+        except Exception as exc:
+            got = exc
+        yield futures[future], got
 
 
 def _in_gradebook(assignment: str, db_url: str) -> bool:

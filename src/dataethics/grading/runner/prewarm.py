@@ -400,6 +400,8 @@ class Template:
         self.info: dict[str, Any] = {}
         self.lock = threading.Lock()
         self.owner: int | None = None  # the thread whose submission uses it
+        self.launched = 0.0  # time.monotonic() at launch
+        self.creator = os.getpid()  # a forked worker inherits this object, not the process
 
     @property
     def key(self) -> tuple:
@@ -407,6 +409,16 @@ class Template:
 
     def start(self) -> None:
         """Start the template and wait until it has imported everything."""
+        self.launch()
+        self.wait_ready()
+
+    @property
+    def ready(self) -> bool:
+        """Whether the template has reported that its imports are done."""
+        return bool(self.info)
+
+    def launch(self) -> None:
+        """Start the template process without waiting for its imports (:meth:`wait_ready` waits)."""
         self.root.mkdir(parents=True, exist_ok=True)
         tpl = self.root / TEMPLATE_DIR
         tpl.mkdir(exist_ok=True)
@@ -433,8 +445,14 @@ class Template:
                                          env=env, cwd=str(self.root), start_new_session=True, bufsize=0)
         finally:
             log.close()
-        deadline = time.monotonic() + READY_SECONDS
-        ready, _, _ = select.select([self.proc.stdout], [], [], READY_SECONDS)
+        self.launched = time.monotonic()
+
+    def wait_ready(self) -> None:
+        """Wait until the launched template reports its imports done; raise :class:`TemplateError` if not."""
+        assert self.proc is not None and self.proc.stdout is not None
+        tpl = self.root / TEMPLATE_DIR
+        deadline = self.launched + READY_SECONDS
+        ready, _, _ = select.select([self.proc.stdout], [], [], max(0.0, deadline - time.monotonic()))
         line = self.proc.stdout.readline() if ready else b""  # type: ignore[union-attr]
         if not line:
             self.close()
@@ -508,7 +526,7 @@ class Template:
             assert proc.stdin is not None
             proc.stdin.write(b'{"op": "exit"}\n')
             proc.stdin.close()
-            proc.wait(5)
+            proc.wait(5 if self.ready else 0)  # still importing: it would not read the request yet
         if proc.poll() is None:
             with contextlib.suppress(OSError):
                 os.killpg(proc.pid, signal.SIGKILL)
@@ -783,24 +801,60 @@ def acquire(scratch: Path, preload: list[str], hide: list[Path], sandboxed: bool
     scratch = Path(scratch).resolve()
     me = threading.get_ident()
     with _POOL_LOCK:
+        _forget_inherited()
         for tpl in [t for t in _POOL if _free(t)]:
             if tpl.key != want or not tpl.alive() or tpl.root.parent.resolve() != scratch:
                 tpl.close()
                 _POOL.remove(tpl)
         mine = [t for t in _POOL if _free(t)]
         if mine:
-            mine[0].owner = me
-            return mine[0]
-        tpl = Template(scratch / f"w-{os.getpid()}-{len(_POOL)}", preload, hide, sandboxed)
+            tpl = mine[0]
+        else:
+            tpl = Template(scratch / f"w-{os.getpid()}-{len(_POOL)}", preload, hide, sandboxed)
+            _POOL.append(tpl)
         tpl.owner = me
-        _POOL.append(tpl)
     try:
-        tpl.start()
+        if tpl.proc is None:
+            tpl.start()
+        elif not tpl.ready:  # launched ahead by warm(): it may still be importing
+            tpl.wait_ready()
     except BaseException:
         with _POOL_LOCK:
             _POOL.remove(tpl)
         raise
     return tpl
+
+
+def _forget_inherited() -> None:
+    """Drop templates a forked process inherited from its parent: they are the parent's to use."""
+    _POOL[:] = [t for t in _POOL if t.creator == os.getpid()]
+
+
+def warm(scratch: Path | str, preload: list[str], hide: list[Path | str], sandboxed: bool) -> None:
+    """Launch this process's template now, without waiting: it imports while the grader prepares.
+
+    Meant as a worker pool's initializer. :func:`acquire` with the same settings then takes
+    it (and waits for the rest of its start); with other settings it is replaced. Where the
+    fast path cannot be used, or the launch fails, nothing happens here and the first
+    submission says why, as usual.
+    """
+    try:  # a pool initializer that raises would break the whole pool: never raise
+        if unavailable(sandboxed) is not None:
+            return
+        tpl = Template(Path(scratch).resolve() / f"w-{os.getpid()}-0", preload, [Path(p) for p in hide],
+                       sandboxed)
+        with _POOL_LOCK:
+            _forget_inherited()
+            if _POOL:
+                return
+            _POOL.append(tpl)
+        try:
+            tpl.launch()
+        except Exception:
+            with _POOL_LOCK:
+                _POOL.remove(tpl)
+    except Exception:  # the first submission starts a template the usual way
+        pass
 
 
 def close_all() -> None:
@@ -838,7 +892,8 @@ def begin(task: dict[str, Any], sandboxed: bool) -> tuple[PrewarmRun | None, str
     scratch = Path(task.get("scratch") or Path(task["workdir"]).parent.parent)
     hide = [Path(p) for p in task.get("hide", [])]
     try:
-        tpl = acquire(scratch, _preload_cached(task.get("source")), hide, sandboxed)
+        preload = task.get("preload") or _preload_cached(task.get("source"))
+        tpl = acquire(scratch, preload, hide, sandboxed)
         name = "-".join(Path(task["workdir"]).parts[-2:]) or "work"
         return PrewarmRun(tpl, tpl.fresh_workdir(name)), PREWARMED
     except (TemplateError, OSError) as exc:
