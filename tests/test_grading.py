@@ -173,6 +173,8 @@ def test_every_student_has_an_autograded_notebook_and_a_record(graded: tuple) ->
         assert (folder / f"{A}.ipynb").is_file(), student
         record = json.loads((folder / "grading.json").read_text())
         assert record["student"] == student
+        # how long recording it took, for the benchmark's breakdown (a missing notebook too)
+        assert all(o["save_seconds"] > 0 for o in record["outcomes"]), record["outcomes"]
 
 
 def test_sandbox_was_used_when_available(graded: tuple) -> None:

@@ -66,9 +66,9 @@ def test_execute_measures_and_refresh_is_reproducible(tmp_path: Path) -> None:
     assert notebooks.clear_outputs(path) is False
 
 
-def test_bench_rejects_an_unknown_target() -> None:
-    out = subprocess.run([sys.executable, "-m", "dataethics.cli", "bench", "nope"],
-                         capture_output=True, text=True)
+@pytest.mark.parametrize("module", ["dataethics", "dataethics.cli"])
+def test_bench_rejects_an_unknown_target(module: str) -> None:
+    out = subprocess.run([sys.executable, "-m", module, "bench", "nope"], capture_output=True, text=True)
     assert out.returncode == 2 and out.stderr.startswith("error: unknown benchmark")
 
 
