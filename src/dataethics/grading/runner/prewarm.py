@@ -3,8 +3,9 @@
 Why: most of a ps01 submission's grading time is a new Python process importing ipykernel,
 numpy, pandas, scikit-learn and matplotlib — the same work for every student. Here each
 grading worker keeps one *template* process that has done those imports and forks one
-fresh kernel per submission. The template runs no student code, so every child starts
-from the same clean state.
+fresh kernel per submission. A worker launches its template as soon as it starts
+(:func:`warm`), so that the imports overlap the grader's own preparations. The template
+runs no student code, so every child starts from the same clean state.
 
 Isolation (what a student can leave behind, and why the next one does not see it):
 
