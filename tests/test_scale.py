@@ -273,6 +273,23 @@ def test_fallback_path_grades_and_says_so(tmp_path: Path, monkeypatch: pytest.Mo
     assert scores(A, course)["ann"] == pytest.approx(FULL)
 
 
+def test_no_more_workers_and_templates_than_students(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataethics.grading import autograde as autograde_module
+
+    started: list[int] = []
+    real = autograde_module._start_pool
+
+    def spy(workers: int, *args: object) -> object:
+        started.append(workers)
+        return real(workers, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(autograde_module, "_start_pool", spy)
+    course = _course(tmp_path, {"ann": {}})
+    outcomes = autograde(A, course, workers=4, limits=LIMITS, progress=False)
+    assert started == [1] and [o.status for o in outcomes] == ["ok"]
+    assert scores(A, course)["ann"] == pytest.approx(FULL)
+
+
 def _grade_cmd(course: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "dataethics.cli", "grade", "autograde", A, "--course", str(course),
             "--workers", "1", *extra]

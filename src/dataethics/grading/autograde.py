@@ -202,7 +202,8 @@ def autograde(assignment: str, course_root: Path | None = None, students: list[s
     hide = [str(course_root), str(paths.grader_dir().resolve()), str(scratch)]
     preload = preload_for(sources)  # what the templates import: the same for every notebook
     # the workers start now, and their templates import while this process prepares the run
-    pool = None if address else _start_pool(workers, scratch, preload, hide, limits)
+    # (no more workers than students: each idle one would still start a template)
+    pool = None if address else _start_pool(min(workers, len(students)), scratch, preload, hide, limits)
     saving: _Saving | None = None
     try:
         release_dir = course_root / "release" / assignment
