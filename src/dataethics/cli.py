@@ -80,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="time and peak memory of lessons and grading")
     bench.add_argument("what", nargs="*", default=["lessons"],
                        help="lessons, assignments, grading, site (default: lessons)")
+    bench.add_argument("--rounds", type=int, default=1,
+                       help="grading: time the graders this many times, taking turns, and judge "
+                            "the medians (default: 1)")
     bench.set_defaults(func=_bench)
 
     try:  # the grading commands live with the grading pipeline
