@@ -72,6 +72,12 @@ def test_bench_rejects_an_unknown_target(module: str) -> None:
     assert out.returncode == 2 and out.stderr.startswith("error: unknown benchmark")
 
 
+def test_bench_grading_refuses_zero_rounds_before_any_work() -> None:
+    out = subprocess.run([sys.executable, "-m", "dataethics", "bench", "grading", "--rounds", "0"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and out.stderr.strip() == "error: rounds must be at least 1, not 0"
+
+
 @pytest.mark.parametrize("action", ["release", "collect", "autograde", "feedback", "report", "export",
                                     "purge", "demo"])
 def test_every_grading_command_explains_itself(action: str, capsys: pytest.CaptureFixture[str]) -> None:
