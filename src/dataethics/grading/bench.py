@@ -143,17 +143,21 @@ def breakdown(jobs: list[tuple[str, str]], hide: list[Path], prewarmed: bool) ->
     return {k: v / len(jobs) for k, v in totals.items()}
 
 
+def _timed(cmd: list[str], what: str, cwd: Path | None = None) -> float:
+    """Seconds a command took as a whole process; a one-line error naming ``what`` if it failed."""
+    start = time.perf_counter()
+    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:  # a failed run would make any speed-up meaningless
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise DataethicsError(f"{what} failed: {last}")
+    return seconds
+
+
 def _run_nbgrader(assignment: str, course: Path) -> float:
     """Seconds of serial ``nbgrader autograde`` on the class in ``course``."""
-    cmd = [sys.executable, "-m", "nbgrader", "autograde", assignment,
-           f"--CourseDirectory.root={course}", "--log-level=ERROR"]
-    start = time.perf_counter()
-    done = subprocess.run(cmd, cwd=course, capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    if done.returncode != 0:  # a failed baseline would make any speed-up meaningless
-        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
-        raise DataethicsError(f"the nbgrader baseline failed: {last}")
-    return seconds
+    return _timed([sys.executable, "-m", "nbgrader", "autograde", assignment,
+                   f"--CourseDirectory.root={course}", "--log-level=ERROR"], "the nbgrader baseline", course)
 
 
 def _run_ours(assignment: str, course: Path, workers: int, expected: int) -> tuple[float, list]:
@@ -161,14 +165,8 @@ def _run_ours(assignment: str, course: Path, workers: int, expected: int) -> tup
     as nbgrader's do), and the outcomes it recorded."""
     from dataethics.grading.runner.limits import Outcome
 
-    cmd = [sys.executable, "-m", "dataethics", "grade", "autograde", assignment,
-           "--course", str(course), "--workers", str(workers)]
-    start = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
-        raise DataethicsError(f"the grader failed: {last}")
+    seconds = _timed([sys.executable, "-m", "dataethics", "grade", "autograde", assignment,
+                      "--course", str(course), "--workers", str(workers)], "the grader")
     fields = {f.name for f in dataclasses.fields(Outcome)}
     outcomes = [Outcome(**{k: v for k, v in o.items() if k in fields})
                 for p in sorted((course / "autograded").glob(f"*/{assignment}/grading.json"))
