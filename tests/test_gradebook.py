@@ -99,3 +99,32 @@ def test_a_save_that_fails_flags_that_student_and_the_class_goes_on(tmp_path: Pa
     second = {o.student: o for o in autograde_module.autograde(A, tmp_path, workers=2, progress=False)}
     assert second["ann"].earlier and second["cleo"].earlier and not second["bob"].earlier
     assert autograde_module.scores(A, tmp_path)["bob"] == correct.expected
+
+
+def test_one_transaction_commits_once_and_a_failure_leaves_nothing(course: tuple) -> None:
+    """A student, their submission and its scores: one commit; an error inside undoes all three."""
+    from sqlalchemy import event
+
+    from dataethics.grading.gradebook import one_transaction
+
+    root, nb = course
+    db = course_cfg.gradebook_url(root)
+    resources = {"nbgrader": {"db_url": db, "assignment": A, "notebook": A, "student": "dora"}}
+    with open_gradebook(db) as gb:
+        commits: list[int] = []
+        event.listen(gb.engine, "commit", lambda _conn: commits.append(1))
+        with one_transaction(gb):
+            gb.update_or_create_student("dora")
+            gb.update_or_create_submission(A, "dora")
+            SaveAutoGradesOnce(gb).preprocess(copy.deepcopy(nb), resources)
+        assert len(commits) == 1  # nbgrader's own methods would have committed three times or more
+        with pytest.raises(RuntimeError, match="disk"), one_transaction(gb):
+            gb.update_or_create_student("eve")
+            gb.update_or_create_submission(A, "eve")
+            raise RuntimeError("disk full")
+        assert len(commits) == 1
+        gb.db.commit()  # the session is an ordinary one again
+    with Gradebook(db) as gb:
+        assert "eve" not in {s.id for s in gb.students}
+        scores = {g.name: g.auto_score for g in gb.find_submission_notebook(A, A, "dora").grades}
+    assert scores["q2-tests"] == 2 and scores["q1-tests"] == 0

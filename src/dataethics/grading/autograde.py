@@ -101,17 +101,11 @@ def _save(out: Outcome, run: _Saving) -> None:
     """
     from nbgrader.preprocessors import AssignLatePenalties, LimitOutput
 
-    from dataethics.grading.gradebook import SaveAutoGradesOnce
+    from dataethics.grading.gradebook import SaveAutoGradesOnce, one_transaction
 
     began = time.perf_counter()
     assignment, gb = out.assignment, run.gradebook
     stamp = submission_time(run.course_root / "submitted" / out.student / assignment)
-    gb.update_or_create_student(out.student)
-    # as nbgrader's autograde does: with the submission time, the due date can be checked
-    sub = gb.update_or_create_submission(assignment, out.student,
-                                         **({"timestamp": stamp} if stamp is not None else {}))
-    if stamp is not None and sub.total_seconds_late > 0:
-        out.flags.append(f"late by {sub.total_seconds_late / 3600:.1f} h")
     if out.executed is None:  # nothing ran (missing, invalid) or the worker failed: no credit
         source = next(s for s in run.sources if s.stem == out.notebook)
         nb, _ = rebuild(nbformat.read(source, 4), None,
@@ -124,7 +118,15 @@ def _save(out: Outcome, run: _Saving) -> None:
     resources = {"nbgrader": {"db_url": run.db_url, "assignment": assignment,
                               "notebook": out.notebook, "student": out.student}}
     nb, resources = LimitOutput().preprocess(nb, resources)
-    nb, resources = SaveAutoGradesOnce(gb).preprocess(nb, resources)
+    with one_transaction(gb):  # the student, the submission and its scores: one commit
+        gb.update_or_create_student(out.student)
+        # as nbgrader's autograde does: with the submission time, the due date can be checked
+        sub = gb.update_or_create_submission(assignment, out.student,
+                                             **({"timestamp": stamp} if stamp is not None else {}))
+        late = sub.total_seconds_late if stamp is not None else 0
+        nb, resources = SaveAutoGradesOnce(gb).preprocess(nb, resources)
+    if late > 0:
+        out.flags.append(f"late by {late / 3600:.1f} h")
     if stamp is not None:
         nb, resources = AssignLatePenalties(config=run.late_config()).preprocess(nb, resources)
         gb.db.expire_all()  # nbgrader wrote the penalty through its own connection

@@ -6,19 +6,24 @@ This module owns the grader's connection to the gradebook during an ``autograde`
   nbgrader opens a new one (a new SQLAlchemy engine, a schema check, a cold statement
   cache) in each of its preprocessors, for every notebook; reusing one keeps SQLAlchemy's
   compiled statements and the database connection.
+* :func:`one_transaction` — nbgrader's gradebook methods commit after every change (each
+  commit a disk sync); inside this block they only send the change to the database, and
+  the block commits once at its end, or not at all if anything in it fails.
 * :class:`SaveAutoGradesOnce` — nbgrader's own ``SaveAutoGrades`` (its rules decide every
-  score and "No response." comment), run on that open gradebook with **one transaction per
-  notebook**: nbgrader commits after every cell, two disk syncs per answer. Here a
-  notebook's scores are written together or, if anything fails, not at all.
+  score and "No response." comment) on that open gradebook, in one transaction per
+  notebook. nbgrader looks up each cell's grade and comment with a query joining six
+  tables; here a notebook's grades and comments are read with one query each, up front.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from nbconvert.exporters.exporter import ResourcesDict
 from nbformat.notebooknode import NotebookNode
-from nbgrader.api import Gradebook
+from nbgrader.api import BaseCell, Comment, Grade, Gradebook
 from nbgrader.preprocessors import SaveAutoGrades
 
 from dataethics.grading import quiet_gradebook_notices
@@ -30,25 +35,60 @@ def open_gradebook(db_url: str) -> Gradebook:
     return Gradebook(db_url)
 
 
-class _CommitLater:
-    """A session whose ``commit`` only flushes: the caller commits the whole notebook once."""
+@contextmanager
+def one_transaction(gradebook: Gradebook) -> Iterator[None]:
+    """Run the block's gradebook writes as one transaction: committed at the end, or rolled back.
 
-    def __init__(self, session: Any) -> None:
-        self._session = session
+    nbgrader's methods call ``commit`` after each change; inside the block that call only
+    flushes (the change reaches the database, unsynced and uncommitted). Blocks nest: an
+    inner block leaves the commit to the outermost one.
+    """
+    session = gradebook.db
+    if "commit" in vars(session):  # already inside a block
+        yield
+        return
+    session.commit = session.flush  # an attribute of this session object only, removed below
+    try:
+        yield
+    except BaseException:
+        del session.commit
+        session.rollback()
+        raise
+    del session.commit
+    session.commit()
 
-    def commit(self) -> None:
-        self._session.flush()
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._session, name)
+class _NotebookRows:
+    """An open gradebook as ``SaveAutoGrades`` sees it, with one notebook's grades and comments
+    read at once: ``find_grade`` and ``find_comment`` for that notebook need no query.
 
+    Anything else (another notebook, a cell name it does not know) goes to nbgrader's own
+    method, which raises its usual ``MissingEntry``.
+    """
 
-class _OpenGradebook:
-    """An open gradebook as ``SaveAutoGrades`` sees it: the same queries, commits deferred."""
-
-    def __init__(self, gradebook: Gradebook) -> None:
+    def __init__(self, gradebook: Gradebook, notebook: str, assignment: str, student: str) -> None:
         self._gradebook = gradebook
-        self.db = _CommitLater(gradebook.db)
+        self._key = (notebook, assignment, student)
+        submitted = gradebook.find_submission_notebook(notebook, assignment, student)
+        db = gradebook.db
+        self._grades = {name: row for name, row in db.query(BaseCell.name, Grade)
+                        .join(BaseCell, BaseCell.id == Grade.cell_id)
+                        .filter(Grade.notebook_id == submitted.id)}
+        self._comments = {name: row for name, row in db.query(BaseCell.name, Comment)
+                          .join(BaseCell, BaseCell.id == Comment.cell_id)
+                          .filter(Comment.notebook_id == submitted.id)}
+
+    def find_grade(self, cell: str, notebook: str, assignment: str, student: str) -> Grade:
+        """The grade of ``cell``, as :meth:`nbgrader.api.Gradebook.find_grade` finds it."""
+        if (notebook, assignment, student) == self._key and cell in self._grades:
+            return self._grades[cell]
+        return self._gradebook.find_grade(cell, notebook, assignment, student)
+
+    def find_comment(self, cell: str, notebook: str, assignment: str, student: str) -> Comment:
+        """The comment of ``cell``, as :meth:`nbgrader.api.Gradebook.find_comment` finds it."""
+        if (notebook, assignment, student) == self._key and cell in self._comments:
+            return self._comments[cell]
+        return self._gradebook.find_comment(cell, notebook, assignment, student)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._gradebook, name)
@@ -66,13 +106,9 @@ class SaveAutoGradesOnce(SaveAutoGrades):
         info = resources["nbgrader"]
         self.notebook_id, self.assignment_id = info["notebook"], info["assignment"]
         self.student_id, self.db_url = info["student"], info["db_url"]
-        self.gradebook = _OpenGradebook(self.open_gradebook)  # type: ignore[assignment]
-        session = self.open_gradebook.db
-        try:
+        with one_transaction(self.open_gradebook):
+            self.gradebook = _NotebookRows(self.open_gradebook, self.notebook_id,  # type: ignore[assignment]
+                                           self.assignment_id, self.student_id)
             # the cell-by-cell work of nbgrader's preprocessor, without its own connection
             nb, resources = super(SaveAutoGrades, self).preprocess(nb, resources)
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
         return nb, resources

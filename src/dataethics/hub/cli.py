@@ -18,7 +18,6 @@ from dataethics import paths
 from dataethics.errors import DataethicsError
 from dataethics.hub import accounts
 from dataethics.hub.config import HubSettings, read_names
-from dataethics.hub.launcher import Hub
 
 
 def settings_from_args(args: argparse.Namespace) -> HubSettings:
@@ -39,6 +38,8 @@ def settings_from_args(args: argparse.Namespace) -> HubSettings:
 
 
 def _up(args: argparse.Namespace) -> int:
+    from dataethics.hub.launcher import Hub  # requests and psutil: only for the commands that run a hub
+
     settings = settings_from_args(args)
     created = accounts.prepare(settings)
     hub = Hub(settings)
@@ -63,6 +64,8 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _down(args: argparse.Namespace) -> int:
+    from dataethics.hub.launcher import Hub
+
     settings = HubSettings.load(Path(args.state_dir) / "settings.json")
     accounts.require_root()
     pid_file = Path(settings.state_dir) / "jupyterhub.pid"
