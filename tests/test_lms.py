@@ -226,6 +226,86 @@ def test_moodle_worksheet_times_reach_timestamp_txt_and_flag_late_work(
     assert _students(course) == {"s-ada"}
 
 
+FRENCH_HEADER = ["Identifiant", "Nom complet", "Adresse de courriel", "Numéro d'identification", "Statut",
+                 "Groupe", "Note", "Note maximale", "La note peut être modifiée",
+                 "Dernière modification (travail remis)", "Dernière modification (note)",
+                 "Feedback par commentaires"]
+
+
+def _french_worksheet(tmp_path: Path, rows: list[list[str]]) -> Path:
+    """A worksheet downloaded by an instructor whose Moodle speaks French."""
+    path = tmp_path / "Notes-DEM101-Devoir 0-1234.csv"
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(FRENCH_HEADER)
+    writer.writerows(rows)
+    path.write_bytes(b"\xef\xbb\xbf" + buffer.getvalue().encode())
+    return path
+
+
+def _french_row(pid: str, name: str, sid: str = "", group: str = "", submitted: str = "-",
+                grade: str = "", graded: str = "-", feedback: str = "") -> list[str]:
+    return [f"Participant{pid}", name, f"{pid}@example.org", sid, "Remis pour évaluation", group, grade,
+            "100,00", "Oui", submitted, graded, feedback]
+
+
+def test_a_french_worksheet_gives_times_groups_and_ids(course: Path, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from nbgrader.utils import parse_utc
+
+    archive = _zip(tmp_path / "dl.zip", {
+        "Équipe Fusée_17_assignsubmission_file/ps00.ipynb": "the team's work",
+        "Zoé Fernández_4213_assignsubmission_file/ps00.ipynb": "zoe",
+    })
+    sheet = _french_worksheet(tmp_path, [
+        _french_row("4211", "Ada Lovelace", "s-ada", "Équipe Fusée", "vendredi 14 mars 2025, 14:05"),
+        _french_row("4212", "Bob Öz", "s-bob", "Équipe Fusée", "vendredi 14 mars 2025, 14:05"),
+        _french_row("4213", "Zoé Fernández", "s-zoe", "Groupe par défaut", "mercredi 12 mars 2025, 09:30"),
+    ])
+    # no mapping: the worksheet's "Numéro d'identification" column is one
+    assert _collect(course, archive, "moodle", "--worksheet", str(sheet), "--timezone", "Europe/Paris",
+                    "--due-date", "2025-03-13 23:59") == 0
+    assert _students(course) == {"s-ada", "s-bob", "s-zoe"}
+    assert _marker(course, "s-ada") == _marker(course, "s-bob") == "the team's work"
+    out = capsys.readouterr().out
+    assert "late: s-ada" in out and "s-zoe" not in out.split("late:")[-1]
+    stamp = (course / "submitted" / "s-zoe" / A / "timestamp.txt").read_text()
+    assert parse_utc(stamp).isoformat() == "2025-03-12T08:30:00"  # 09:30 in Paris is 08:30 UTC
+
+
+def test_moodle_dates_in_english_and_french() -> None:
+    import datetime as dt
+
+    from dataethics.grading.lms import moodle
+
+    utc = dt.UTC
+    read = moodle.parse_date
+    assert read("Friday, 14 March 2025, 12:05 AM", utc) == dt.datetime(2025, 3, 14, 0, 5, tzinfo=utc)
+    assert read("lundi 1 décembre 2025, 23:59", utc) == dt.datetime(2025, 12, 1, 23, 59, tzinfo=utc)
+    assert read("2025-12-01 08:00", utc) == dt.datetime(2025, 12, 1, 8, 0, tzinfo=utc)
+    assert read(" - ", utc) is None
+    for when in (dt.datetime(2026, 8, 3, 0, 7), dt.datetime(2026, 2, 28, 12, 0),
+                 dt.datetime(2026, 10, 9, 17, 45)):
+        for lang in moodle.LANGUAGES.values():  # what the export writes, the collector reads back
+            assert moodle.parse_date(moodle.format_date(when, lang), utc, lang) == when.replace(tzinfo=utc)
+    for bad in ("vendredi 14 brumaire 2025, 14:05", "Friday, 31 February 2025, 2:05 PM", "14/03/2025"):
+        with pytest.raises(ValueError, match="date not understood"):
+            moodle.parse_date(bad, utc)
+    with pytest.raises(ValueError):  # an English month in a French worksheet is not French
+        moodle.parse_date("vendredi 14 March 2025, 14:05", utc, moodle.FRENCH)
+
+
+def test_a_worksheet_in_another_language_is_a_one_line_error(course: Path, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    sheet = tmp_path / "Bewertungstabelle.csv"
+    sheet.write_text("ID,Vollständiger Name,Bewertung,Zuletzt geändert (Bewertung)\n"
+                     "Teilnehmer/in 4211,Ada,,-\n", encoding="utf-8")
+    archive = _zip(tmp_path / "dl.zip", {"Ada Lovelace_4211_assignsubmission_file/ps00.ipynb": "ada"})
+    assert _collect(course, archive, "moodle", "--worksheet", str(sheet)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a Moodle grading worksheet" in err[0] and "Identifiant" in err[0]
+
+
 # --- collect: Canvas ----------------------------------------------------------------------------
 
 def test_canvas_download_late_resubmissions_anonymous_zip_and_unicode(
@@ -378,6 +458,50 @@ def test_moodle_worksheet_round_trip(graded: Path, tmp_path: Path) -> None:
                    str(downloaded), "--pseudonymise", "--key-file", str(key)) == 0
     text = (tmp_path / "p.csv").read_text(encoding="utf-8-sig")
     assert "Ada Lovelace" not in text and "4211@example.org" not in text
+
+
+def test_a_french_worksheet_is_filled_in_french(graded: Path, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    ids = str(_mapping(tmp_path))
+    downloaded = _french_worksheet(tmp_path, [
+        _french_row("4212", "Bob Öz", "s-bob", graded="lundi 10 mars 2025, 09:00", grade="55,00",
+                    feedback="Bon début."),
+        _french_row("4211", "Ada Lovelace", "s-ada"),
+        _french_row("4299", "Eve Mallory"),  # not ours
+    ])
+    out = tmp_path / "envoi.csv"
+    assert _export(graded, "moodle-worksheet", out, "--mapping", ids, "--template", str(downloaded),
+                   "--assignment", A, "--timezone", "Europe/Paris") == 0
+    notes = capsys.readouterr().out
+    assert "2 of 3 worksheet rows graded" in notes
+    assert "1 of these rows already had a grade in Moodle" in notes and "Allow updating records" in notes
+    back = list(csv.DictReader(io.StringIO(out.read_bytes().decode("utf-8-sig"), newline="")))
+    assert list(back[0]) == FRENCH_HEADER
+    by_id = {r["Identifiant"]: r for r in back}
+    max_score = float((graded / "max.txt").read_text())
+    assert by_id["Participant4211"]["Note"] == f"{4.0 / max_score * 100:.2f}".replace(".", ",")
+    assert by_id["Participant4212"]["Note"] == f"{2.0 / max_score * 100:.2f}".replace(".", ",")
+    assert by_id["Participant4212"]["Dernière modification (note)"] == "lundi 10 mars 2025, 09:00"
+    fresh = by_id["Participant4211"]["Dernière modification (note)"]
+    from dataethics.grading.lms import moodle
+
+    assert moodle.parse_date(fresh, moodle.dt.UTC, moodle.FRENCH) is not None  # French, "now"
+    assert by_id["Participant4299"]["Note"] == ""
+    assert by_id["Participant4212"]["Feedback par commentaires"] == "Bon début."
+    # pseudonymised: every identity column is emptied, whatever the site shows
+    key = tmp_path / "key"
+    key.write_text("secret")
+    assert _export(graded, "moodle-worksheet", tmp_path / "p.csv", "--mapping", ids, "--template",
+                   str(downloaded), "--pseudonymise", "--key-file", str(key)) == 0
+    text = (tmp_path / "p.csv").read_text(encoding="utf-8-sig")
+    assert "Ada Lovelace" not in text and "4211@example.org" not in text and "s-ada" not in text
+    assert "Bon début." in text and "100,00" in text
+    # without a downloaded worksheet: written in the language Moodle will read it in
+    assert _export(graded, "moodle-worksheet", tmp_path / "neuf.csv", "--mapping", ids,
+                   "--language", "fr") == 0
+    fresh_rows = list(csv.DictReader((tmp_path / "neuf.csv").open(encoding="utf-8")))
+    assert fresh_rows[0]["Identifiant"] == "Participant4211" and "," in fresh_rows[0]["Note"]
+    assert moodle.read_worksheet(tmp_path / "neuf.csv").lang is moodle.FRENCH
 
 
 def test_canvas_gradebook_export_is_filled_in_place(graded: Path, tmp_path: Path) -> None:

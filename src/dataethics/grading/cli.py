@@ -102,7 +102,7 @@ def _export(args: argparse.Namespace) -> int:
                         mapping=read_mapping(args.mapping),
                         template=Path(args.template) if args.template else None,
                         assignment=args.assignment, lms_ids=_lms_ids(args.lms_assignment),
-                        tz=local_timezone(args.timezone))
+                        tz=local_timezone(args.timezone), language=args.language)
     print(f"grades written to {got.path} ({args.format} layout"
           f"{', pseudonymised' if args.pseudonymise else ''})")
     for note in got.notes:
@@ -292,6 +292,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="the Canvas id of an assignment, e.g. ps01=4312 (repeat for several)")
     p.add_argument("--timezone", help="time zone of the worksheet's dates, e.g. Europe/Paris "
                    "(default: this computer's)")
+    p.add_argument("--language", choices=["en", "fr"], default="en",
+                   help="language of a Moodle worksheet written without --template: the language "
+                   "Moodle shows you when you upload it (default: en; a --template keeps its own)")
     common(p)
     p.set_defaults(func=_export)
     p = gsub.add_parser("purge", help="delete submissions older than a retention period")

@@ -410,10 +410,10 @@ def _submission_time(collector: _Collector, items: list[_Item], due: dt.datetime
                            f"{collector.sheet.path.name}", attention=True)
             continue
         try:
-            when = moodle.parse_date(row.get(moodle.SUBMITTED, ""), tz)
+            when = moodle.parse_date(row.get(collector.sheet.lang.submitted, ""), tz, collector.sheet.lang)
         except ValueError as exc:
             collector.once(student, items[0].origin, f"{student}: no submission time",
-                           f"{exc} (the worksheet must be downloaded with Moodle in English)",
+                           str(exc),
                            attention=True)
             continue
         if when is not None:

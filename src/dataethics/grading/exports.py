@@ -266,7 +266,7 @@ def _canvas(rows: list[Grade], out: Path, key: bytes | None, mapping: Mapping, t
 
 def _moodle_worksheet(rows: list[Grade], out: Path, key: bytes | None, mapping: Mapping,
                       template: Path | None, assignment: str | None, tz: dt.tzinfo,
-                      result: ExportResult) -> None:
+                      result: ExportResult, language: str = "en") -> None:
     names = sorted({g.assignment for g in rows})
     if assignment is None:
         if len(names) != 1:
@@ -281,11 +281,11 @@ def _moodle_worksheet(rows: list[Grade], out: Path, key: bytes | None, mapping: 
         if g.student.startswith("participant-") and g.student in result.left_out:
             table[g.student] = g
             result.left_out.remove(g.student)
-    now = moodle.format_date(dt.datetime.now(tz))
     if template is not None:
         sheet = moodle.read_worksheet(template)
     else:
-        sheet = moodle.Worksheet(out, list(moodle.WORKSHEET_COLUMNS))
+        lang = moodle.LANGUAGES[language]
+        sheet = moodle.Worksheet(out, lang.columns, lang=lang)
         for student, g in sorted(table.items()):
             person = mapping.person_of(student)
             pid = (person.lms_id if person else student.removeprefix("participant-")
@@ -293,54 +293,69 @@ def _moodle_worksheet(rows: list[Grade], out: Path, key: bytes | None, mapping: 
             if not pid.isdigit():
                 result.left_out.append(student)
                 continue
-            sheet.rows.append({moodle.IDENTIFIER: f"{moodle.PARTICIPANT}{pid}",
-                               moodle.FULL_NAME: person.name if person else "", moodle.STATUS: "",
-                               moodle.GRADE: "", moodle.MAXIMUM: moodle.format_grade(g.max_score),
-                               moodle.CAN_CHANGE: "Yes", moodle.SUBMITTED: "-", moodle.GRADED: "-",
-                               moodle.FEEDBACK: ""})
-    filled = 0
+            sheet.rows.append({lang.identifier: f"{lang.participant}{pid}",
+                               lang.full_name: person.name if person else "", lang.status: "",
+                               lang.grade: "", lang.maximum: moodle.format_grade(g.max_score, lang),
+                               lang.can_change: lang.yes, lang.submitted: "-", lang.graded: "-",
+                               lang.feedback: ""})
+    lang = sheet.lang
+    now = moodle.format_date(dt.datetime.now(tz), lang)
+    identity = sheet.identity_columns()
+    filled = kept_date = 0
     for row in sheet.rows:
-        pid = moodle.participant_id(row.get(moodle.IDENTIFIER, ""))
+        pid = moodle.participant_id(row.get(lang.identifier, ""))
         student = mapping.student(pid) if mapping.given else None
         for candidate in (f"participant-{pid}", pid if not mapping.given else None):
             if student is None and candidate in table:
                 student = candidate
         g = table.get(student) if student else None
-        if g is not None and row.get(moodle.CAN_CHANGE, "Yes").strip().casefold() != "no":
-            row[moodle.GRADE] = moodle.format_grade(_scaled(g.score, g.max_score,
-                                                            row.get(moodle.MAXIMUM)))
+        if g is not None and row.get(lang.can_change, lang.yes).strip().casefold() != lang.no.casefold():
+            row[lang.grade] = moodle.format_grade(_scaled(g.score, g.max_score, row.get(lang.maximum)), lang)
             try:
-                stamp = moodle.parse_date(row.get(moodle.GRADED, ""), tz)
+                stamp = moodle.parse_date(row.get(lang.graded, ""), tz, lang)
             except ValueError:
                 stamp = None
             if stamp is None:  # never graded in Moodle: the upload must not see a stale row
-                row[moodle.GRADED] = now
+                row[lang.graded] = now
+            else:
+                kept_date += 1
             filled += 1
         elif g is not None:
-            result.notes.append(f"{row[moodle.IDENTIFIER]}: Moodle says the grade cannot be changed")
+            result.notes.append(f"{row[lang.identifier]}: Moodle says the grade cannot be changed")
         if key:
-            row[moodle.IDENTIFIER] = pseudonym(student or row.get(moodle.IDENTIFIER, ""), key)
-            for column in sheet.columns:
-                if column in (moodle.FULL_NAME, "Email address", moodle.ID_NUMBER):
-                    row[column] = ""
+            row[lang.identifier] = pseudonym(student or row.get(lang.identifier, ""), key)
+            for column in identity:  # the name, e-mail, ID number … whatever the site shows
+                row[column] = ""
     result.notes.append(f"{filled} of {len(sheet.rows)} worksheet rows graded")
+    if lang is not moodle.ENGLISH and kept_date:
+        result.notes.append(f"{kept_date} of these rows already had a grade in Moodle: Moodle reads "
+                            f"'{lang.graded}' only in English, so tick 'Allow updating records that "
+                            "have been modified more recently in Moodle than in the spreadsheet' when "
+                            "you upload, or those rows are skipped")
     moodle.write_worksheet(sheet, out)
 
 
 def export_grades(course_root: Path, out: Path, fmt: str = "nbgrader", key: bytes | None = None,
                   db_url: str | None = None, mapping: Mapping | None = None,
                   template: Path | None = None, assignment: str | None = None,
-                  lms_ids: dict[str, str] | None = None, tz: dt.tzinfo | None = None) -> ExportResult:
+                  lms_ids: dict[str, str] | None = None, tz: dt.tzinfo | None = None,
+                  language: str = "en") -> ExportResult:
     """Write every student's grades in ``fmt`` layout; return the file and who was left out.
 
     ``mapping`` links course students to LMS ids (Canvas ``ID``, Moodle
     participant); ``template`` is the file downloaded from the LMS to fill
     (Moodle's grading worksheet, Canvas's gradebook export); ``assignment``
     chooses the worksheet's assignment; ``lms_ids`` gives Canvas assignment ids
-    (``{"ps01": "4312"}``); ``tz`` is the time zone of the worksheet's dates.
+    (``{"ps01": "4312"}``); ``tz`` is the time zone of the worksheet's dates;
+    ``language`` the language of a Moodle worksheet written without a downloaded one
+    (``en`` or ``fr``: Moodle's importer reads the headers in the uploader's language).
+    A downloaded worksheet keeps its own language.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format '{fmt}' (choose {', '.join(FORMATS)})")
+    if language not in moodle.LANGUAGES:
+        raise DataethicsError(f"no Moodle worksheet language '{language}' "
+                              f"(choose {', '.join(moodle.LANGUAGES)})")
     if template is not None and not Path(template).is_file():
         raise DataethicsError(f"file to fill not found: {template}")
     if template is not None and fmt not in ("moodle-worksheet", "canvas"):
@@ -359,5 +374,5 @@ def export_grades(course_root: Path, out: Path, fmt: str = "nbgrader", key: byte
         _canvas(rows, out, key, mapping, template, dict(lms_ids or {}), result)
     else:
         _moodle_worksheet(rows, out, key, mapping, template, assignment,
-                          tz or dt.datetime.now().astimezone().tzinfo or dt.UTC, result)
+                          tz or dt.datetime.now().astimezone().tzinfo or dt.UTC, result, language)
     return result

@@ -28,8 +28,23 @@ submissions), ``Grade``, ``Maximum Grade``, ``Grade can be changed``,
 columns (``Feedback comments``). Uploading it back (*Upload grading worksheet*)
 matches rows on ``Identifier`` and reads ``Grade``; a row whose grade Moodle
 changed more than a minute after its ``Last modified (grade)`` is skipped unless
-the instructor allows it. Dates are written in the instructor's language and
-time zone, e.g. "Friday, 14 March 2025, 2:05 PM"; English is understood here.
+the instructor allows it.
+
+**Languages.** Moodle writes the worksheet in the language of the instructor who
+downloads it — headers, "Yes"/"No", dates, the decimal separator — and its
+importer finds the ``Identifier``, ``Grade`` and ``Last modified (grade)``
+columns by their names in the language of the instructor who uploads it.
+English and French worksheets are read here (:data:`LANGUAGES`, strings of
+Moodle's ``en`` and ``fr`` language packs), and a filled-in worksheet keeps its
+own language. In French: ``Identifiant`` ("Participant4211": the French string
+has no trailing space), ``Note``, ``Note maximale`` ("100,00"), ``La note peut
+être modifiée`` ("Oui"/"Non"), ``Dernière modification (travail remis)``,
+``Dernière modification (note)`` and dates such as "vendredi 14 mars 2025, 14:05"
+(English: "Friday, 14 March 2025, 2:05 PM"), in the instructor's time zone.
+Moodle's importer reads that last date with PHP's ``strtotime``, which knows
+English only: uploading a French worksheet, rows already graded in Moodle are
+skipped unless *Allow updating records that have been modified more recently in
+Moodle than in the spreadsheet* is ticked (the export says so).
 """
 
 from __future__ import annotations
@@ -44,31 +59,65 @@ from pathlib import Path
 from dataethics.errors import DataethicsError
 from dataethics.grading.lms.common import group_key, normalise_lms_id
 
-#: Column headers of the grading worksheet (Moodle's English language strings).
-IDENTIFIER = "Identifier"
-FULL_NAME = "Full name"
-STATUS = "Status"
-GROUP = "Group"
-GRADE = "Grade"
-MAXIMUM = "Maximum Grade"
-CAN_CHANGE = "Grade can be changed"
-SUBMITTED = "Last modified (submission)"
-GRADED = "Last modified (grade)"
-FEEDBACK = "Feedback comments"
-ID_NUMBER = "ID number"
-#: What Moodle puts before the participant id in ``Identifier``.
-PARTICIPANT = "Participant "
-#: The columns of a worksheet written without a downloaded one, in Moodle's order.
-WORKSHEET_COLUMNS = [IDENTIFIER, FULL_NAME, STATUS, GRADE, MAXIMUM, CAN_CHANGE, SUBMITTED, GRADED,
-                     FEEDBACK]
-DEFAULT_GROUP = "Default group"
+
+@dataclass(frozen=True)
+class Language:
+    """The strings of one Moodle language pack that a grading worksheet shows."""
+
+    code: str
+    identifier: str      # assign/recordid
+    full_name: str       # core/fullname
+    id_number: str       # core/idnumber (an identity field, when the site shows it)
+    status: str          # assign/status
+    group: str           # assign/submissionteam
+    grade: str           # core/grade
+    maximum: str         # assign/maxgrade
+    can_change: str      # assign/gradecanbechanged
+    submitted: str       # assign/lastmodifiedsubmission
+    graded: str          # assign/lastmodifiedgrade
+    feedback: str        # assignfeedback_comments/pluginname
+    participant: str     # assign/hiddenuser, before the participant id
+    yes: str
+    no: str
+    days: tuple[str, ...]    # Monday first
+    months: tuple[str, ...]
+    decimal: str         # langconfig/decsep
+    twelve_hour: bool    # langconfig/strftimedaydatetime uses %I %p
+
+    @property
+    def columns(self) -> list[str]:
+        """The columns of a worksheet written without a downloaded one, in Moodle's order."""
+        return [self.identifier, self.full_name, self.status, self.grade, self.maximum,
+                self.can_change, self.submitted, self.graded, self.feedback]
+
+    @property
+    def grading_columns(self) -> tuple[str, ...]:
+        """The columns that say nothing about who the student is (all others are identity fields)."""
+        return (self.identifier, self.status, self.group, self.grade, self.maximum, self.can_change,
+                self.submitted, self.graded)
+
+
+ENGLISH = Language(
+    "en", "Identifier", "Full name", "ID number", "Status", "Group", "Grade", "Maximum Grade",
+    "Grade can be changed", "Last modified (submission)", "Last modified (grade)",
+    "Feedback comments", "Participant ", "Yes", "No",
+    ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
+    ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+     "October", "November", "December"), ".", True)
+FRENCH = Language(
+    "fr", "Identifiant", "Nom complet", "Numéro d'identification", "Statut", "Groupe", "Note",
+    "Note maximale", "La note peut être modifiée", "Dernière modification (travail remis)",
+    "Dernière modification (note)", "Feedback par commentaires", "Participant", "Oui", "Non",
+    ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"),
+    ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre",
+     "octobre", "novembre", "décembre"), ",", False)
+#: The worksheet languages this module reads and writes, by language code.
+LANGUAGES = {lang.code: lang for lang in (ENGLISH, FRENCH)}
+
+#: What Moodle puts before the participant id in ``Identifier`` (English; French has no space).
+PARTICIPANT = ENGLISH.participant
 
 _TOP = re.compile(r"^(?P<prefix>.+?)_assignsubmission_(?P<plugin>[a-z0-9]+)(?:_(?P<flat>.*))?$", re.S)
-_MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
-           "October", "November", "December"]
-_DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
-_DATE_FORMATS = ("%A, %d %B %Y, %I:%M %p", "%A, %d %B %Y, %H:%M", "%d %B %Y, %I:%M %p",
-                 "%d %B %Y, %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M")
 
 
 @dataclass
@@ -125,10 +174,18 @@ def participant_id(identifier: str) -> str:
     return normalise_lms_id(identifier)
 
 
-def parse_date(text: str, tz: dt.tzinfo) -> dt.datetime | None:
-    """A worksheet date ("Friday, 14 March 2025, 2:05 PM") in time zone ``tz``; None for "-".
+_DATE = re.compile(r"(?:(?P<day>[^\W\d_]+),?\s+)?(?P<d>\d{1,2})\s+(?P<month>[^\W\d_]+)\.?\s+(?P<y>\d{4}),?"
+                   r"\s+(?:à\s+)?(?P<H>\d{1,2})[:h](?P<M>\d{2})(?:\s*(?P<ampm>[AaPp][Mm]))?")
+_ISO_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M")
+
+
+def parse_date(text: str, tz: dt.tzinfo, lang: Language | None = None) -> dt.datetime | None:
+    """A worksheet date in time zone ``tz``; None for "-". Month names of ``lang`` (default: any
+    language of :data:`LANGUAGES`).
 
     >>> parse_date("Friday, 14 March 2025, 2:05 PM", dt.timezone.utc).isoformat()
+    '2025-03-14T14:05:00+00:00'
+    >>> parse_date("vendredi 14 mars 2025, 14:05", dt.timezone.utc, FRENCH).isoformat()
     '2025-03-14T14:05:00+00:00'
 
     Raises ``ValueError`` for a date written in a way this does not know.
@@ -136,41 +193,66 @@ def parse_date(text: str, tz: dt.tzinfo) -> dt.datetime | None:
     text = " ".join(text.split())
     if text in ("", "-"):
         return None
-    for fmt in _DATE_FORMATS:
+    for fmt in _ISO_FORMATS:
         try:
             return dt.datetime.strptime(text, fmt).replace(tzinfo=tz)
         except ValueError:
             continue
-    raise ValueError(f"date not understood: {text!r}")
+    match = _DATE.fullmatch(text)
+    langs = [lang] if lang is not None else list(LANGUAGES.values())
+    if match:
+        month = match.group("month").casefold()
+        for candidate in langs:
+            names = [m.casefold() for m in candidate.months]
+            found = [i for i, name in enumerate(names) if name == month or name.startswith(month)]
+            if len(found) != 1:
+                continue
+            hour, ampm = int(match.group("H")), (match.group("ampm") or "").upper()
+            if ampm:
+                if not 1 <= hour <= 12:
+                    break
+                hour = hour % 12 + (12 if ampm == "PM" else 0)
+            try:
+                return dt.datetime(int(match.group("y")), found[0] + 1, int(match.group("d")), hour,
+                                   int(match.group("M")), tzinfo=tz)
+            except ValueError:
+                break
+    names = " or ".join(lang.code for lang in langs)
+    raise ValueError(f"date not understood: {text!r} (Moodle dates in {names} are read)")
 
 
-def format_date(when: dt.datetime) -> str:
-    """A date as Moodle's English worksheet writes it (Moodle's ``userdate``).
+def format_date(when: dt.datetime, lang: Language = ENGLISH) -> str:
+    """A date as Moodle's worksheet writes it in ``lang`` (Moodle's ``userdate``).
 
     >>> format_date(dt.datetime(2025, 3, 7, 14, 5))
     'Friday, 7 March 2025, 2:05 PM'
+    >>> format_date(dt.datetime(2025, 3, 7, 9, 5), FRENCH)
+    'vendredi 7 mars 2025, 09:05'
     """
-    hour = when.hour % 12 or 12
-    return (f"{_DAYS[when.weekday()]}, {when.day} {_MONTHS[when.month - 1]} {when.year}, "
-            f"{hour}:{when.minute:02d} {'AM' if when.hour < 12 else 'PM'}")
+    day, month = lang.days[when.weekday()], lang.months[when.month - 1]
+    if lang.twelve_hour:
+        hour = when.hour % 12 or 12
+        return f"{day}, {when.day} {month} {when.year}, {hour}:{when.minute:02d} " \
+               f"{'AM' if when.hour < 12 else 'PM'}"
+    return f"{day} {when.day} {month} {when.year}, {when.hour:02d}:{when.minute:02d}"
 
 
-def format_grade(value: float) -> str:
-    """A grade with Moodle's default two decimals.
+def format_grade(value: float, lang: Language = ENGLISH) -> str:
+    """A grade with Moodle's default two decimals and ``lang``'s decimal separator.
 
-    >>> format_grade(7.5)
-    '7.50'
+    >>> format_grade(7.5), format_grade(7.5, FRENCH)
+    ('7.50', '7,50')
     """
-    return f"{value:.2f}"
+    return f"{value:.2f}".replace(".", lang.decimal)
 
 
 def read_grade(text: str) -> float | None:
     """A grade cell (decimal point or comma); None when empty.
 
-    >>> read_grade("7,50"), read_grade("")
-    (7.5, None)
+    >>> read_grade("7,50"), read_grade("1 000,00"), read_grade("")
+    (7.5, 1000.0, None)
     """
-    text = text.strip()
+    text = "".join(text.split()).replace("\u202f", "")  # French thousands: a (narrow) space
     if not text or text == "-":
         return None
     return float(text.replace(",", "."))
@@ -178,36 +260,53 @@ def read_grade(text: str) -> float | None:
 
 @dataclass
 class Worksheet:
-    """A grading worksheet as downloaded: its columns and rows, in order, untouched."""
+    """A grading worksheet as downloaded: its columns and rows, in order, untouched, and its language."""
 
     path: Path
     columns: list[str]
     rows: list[dict[str, str]] = field(default_factory=list)
     bom: bool = False
+    lang: Language = ENGLISH
 
     def participants(self) -> dict[str, dict[str, str]]:
         """Participant id → row."""
-        return {participant_id(r[IDENTIFIER]): r for r in self.rows if r.get(IDENTIFIER)}
+        key = self.lang.identifier
+        return {participant_id(r[key]): r for r in self.rows if r.get(key)}
 
     def groups(self) -> dict[str, list[str]]:
         """Group name → participant ids, from the ``Group`` column (group submissions only)."""
         out: dict[str, list[str]] = {}
-        if GROUP in self.columns:
+        if self.lang.group in self.columns:
             for pid, row in self.participants().items():
-                if row.get(GROUP):
-                    out.setdefault(group_key(row[GROUP]), []).append(pid)
+                if row.get(self.lang.group):
+                    out.setdefault(group_key(row[self.lang.group]), []).append(pid)
         return out
 
     def id_numbers(self) -> dict[str, str]:
         """Participant id → the ``ID number`` column, when the site shows it."""
-        if ID_NUMBER not in self.columns:
+        key = self.lang.id_number
+        if key not in self.columns:
             return {}
-        return {pid: row[ID_NUMBER].strip() for pid, row in self.participants().items()
-                if row.get(ID_NUMBER, "").strip()}
+        return {pid: row[key].strip() for pid, row in self.participants().items()
+                if row.get(key, "").strip()}
+
+    def identity_columns(self) -> list[str]:
+        """The columns that name the student (full name and the site's identity fields: e-mail,
+        ID number, phone …): every column but the grading ones and the feedback."""
+        keep = {*self.lang.grading_columns, self.lang.feedback}
+        return [c for c in self.columns if c not in keep]
+
+
+def _language(columns: list[str]) -> Language | None:
+    """The language whose importer columns (identifier, grade, last modified) are all there."""
+    for lang in LANGUAGES.values():
+        if all(c in columns for c in (lang.identifier, lang.grade, lang.graded)):
+            return lang
+    return None
 
 
 def read_worksheet(path: Path | str) -> Worksheet:
-    """Read a grading worksheet; a one-line error when it is not one."""
+    """Read a grading worksheet (English or French); a one-line error when it is not one."""
     path = Path(path)
     if not path.is_file():
         raise DataethicsError(f"grading worksheet not found: {path}")
@@ -219,12 +318,13 @@ def read_worksheet(path: Path | str) -> Worksheet:
         raise DataethicsError(f"{path}: not a UTF-8 CSV file (download the worksheet again)") from None
     reader = csv.DictReader(io.StringIO(text, newline=""))
     columns = list(reader.fieldnames or [])
-    missing = [c for c in (IDENTIFIER, GRADE, GRADED) if c not in columns]
-    if missing:
-        raise DataethicsError(f"{path}: not a Moodle grading worksheet (no column "
-                              f"{', '.join(repr(m) for m in missing)})")
+    lang = _language(columns)
+    if lang is None:
+        wanted = " / ".join(f"{lang.identifier}, {lang.grade}, {lang.graded}" for lang in LANGUAGES.values())
+        raise DataethicsError(f"{path}: not a Moodle grading worksheet in a language read here "
+                              f"(no columns {wanted})")
     rows = [{c: (row.get(c) or "") for c in columns} for row in reader]
-    return Worksheet(path, columns, rows, bom)
+    return Worksheet(path, columns, rows, bom, lang)
 
 
 def write_worksheet(sheet: Worksheet, out: Path) -> Path:
