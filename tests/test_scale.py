@@ -247,6 +247,24 @@ def test_warming_never_breaks_the_pool_and_forked_workers_forget_their_parents_t
         prewarm.close_all()
 
 
+def test_a_template_imports_what_the_assignment_uses(tmp_path: Path) -> None:
+    """Its notebooks' imports (with the kernel's own modules); the course's libraries when unknown."""
+    def notebook(name: str, *sources: str) -> Path:
+        path = tmp_path / name
+        nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources]), path)
+        return path
+
+    quiet = notebook("quiet.ipynb", "import numpy as np\nfrom sklearn.metrics import roc_auc_score", "x = 1")
+    other = notebook("other.ipynb", "import pandas as pd", "import re, numpy")
+    assert prewarm.preload_for([quiet]) == ["numpy", "sklearn.metrics"]
+    assert prewarm.preload_for([quiet, other]) == ["numpy", "sklearn.metrics", "pandas", "re"]
+    assert prewarm.preload_for([]) == list(prewarm.BASE_PRELOAD)  # Validate on a hub: not known
+    assert prewarm.preload_for([tmp_path / "missing.ipynb"]) == list(prewarm.BASE_PRELOAD)
+    ps00 = prewarm.preload_for([course_cfg.paths.assignments_dir() / "source" / "ps00" / "ps00.ipynb"])
+    assert "pandas" in ps00 and not any(n.startswith("sklearn") for n in ps00)  # ps00 fits no model
+    assert "matplotlib" in prewarm.KERNEL_MODULES  # the guard imports the inline backend, and so it
+
+
 def test_fallback_without_the_sandbox_or_with_another_kernel(tmp_path: Path) -> None:
     task = {"source": str(tmp_path / "r.ipynb"), "workdir": str(tmp_path / "s" / "ann" / "r"), "hide": []}
     nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "ir", "language": "R",

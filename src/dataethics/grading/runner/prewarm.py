@@ -70,7 +70,7 @@ from traitlets import DottedObjectName, default
 
 from dataethics.grading.runner.notebook import imported_modules
 
-# imported by the template before it forks: the kernel and the course's libraries
+# what a template imports when it does not know the notebooks (Validate on a hub): the course's libraries
 BASE_PRELOAD = ("numpy", "pandas", "sklearn", "sklearn.base", "sklearn.linear_model", "sklearn.metrics",
                 "sklearn.model_selection", "sklearn.pipeline", "sklearn.preprocessing", "matplotlib",
                 "matplotlib.pyplot", "scipy.stats")
@@ -78,7 +78,11 @@ KERNEL_MODULES = ("dataethics.grading.runner.kernel", "dataethics.grading.runner
                   "ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.debugger", "ipykernel.iostream",
                   "ipykernel.zmqshell", "IPython.core.interactiveshell", "jupyter_client.session", "zmq",
                   "tornado.ioloop", "tornado.platform.asyncio", "IPython.core.completerlib",
-                  "IPython.core.debugger", "IPython.extensions.storemagic", "sqlite3", "pdb")
+                  "IPython.core.debugger", "IPython.extensions.storemagic", "sqlite3", "pdb",
+                  # the kernel's guard imports the inline backend, which imports matplotlib (most of
+                  # its cost): matplotlib and pyplot here. Not the backend itself: imported in the
+                  # kernel, it registers its callbacks there, before the guard's snapshot
+                  "matplotlib", "matplotlib.pyplot")
 THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 TEMPLATE_DIR = ".template"
@@ -327,8 +331,15 @@ class TemplateError(RuntimeError):
 
 
 def preload_for(notebooks: list[Path] | None = None) -> list[str]:
-    """The modules a template imports: the course's libraries and what ``notebooks`` import."""
-    names = list(BASE_PRELOAD)
+    """The modules a template imports besides :data:`KERNEL_MODULES`: what ``notebooks``
+    import, or, with no notebook to read (Validate on a hub), the course's libraries.
+
+    Each template pays its imports once; importing a library no notebook uses would cost every
+    template (scikit-learn alone is about 0.9 s of CPU) and save nothing. A student who imports
+    something else pays for it in their own kernel, as under plain nbgrader.
+    """
+    names: list[str] = []
+    sources = []
     for path in notebooks or []:
         try:
             cells = json.loads(Path(path).read_text(encoding="utf-8")).get("cells", [])
@@ -338,11 +349,14 @@ def preload_for(notebooks: list[Path] | None = None) -> list[str]:
             if cell.get("cell_type") != "code":
                 continue
             src = "".join(cell.get("source", ""))
+            sources.append(src)
             try:
                 tree = ast.parse(src)
             except SyntaxError:
                 continue
             names += imported_modules(tree)
+    if not sources:
+        names = list(BASE_PRELOAD)
     return list(dict.fromkeys(n for n in names if not n.startswith("dataethics.grading")))
 
 
