@@ -345,6 +345,41 @@ def test_canvas_download_late_resubmissions_anonymous_zip_and_unicode(
                                           "lovelaceada_4211_900010_lab.ipynb"}
 
 
+def test_canvas_group_assignment_gives_the_groups_submission_to_every_member(
+        course: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Canvas's download has one submission per group, named after one member."""
+    archive = _zip(tmp_path / "groups.zip", {
+        "lovelaceada_LATE_4211_900001_ps00.ipynb": "rocket's work",
+        "lovelaceada_LATE_4211_900002_shared.csv": "1\n",
+        "fernándezzoé_4213_900003_ps00.ipynb": "zoe, on her own",
+    })
+    mapping = tmp_path / "groups.csv"
+    mapping.write_text("lms_id,student_id,group\n4211,ada,Rocket\n4212,bob,Rocket\n4213,zoe,\n",
+                       encoding="utf-8")
+    # without the flag, nothing is given to anyone who did not upload it
+    assert _collect(course, archive, "canvas", "--mapping", str(mapping), "--due-date",
+                    "2026-03-14 23:59") == 0
+    assert _students(course) == {"ada", "zoe"}
+    shutil.rmtree(course / "submitted")
+    capsys.readouterr()
+    assert _collect(course, archive, "canvas", "--mapping", str(mapping), "--due-date",
+                    "2026-03-14 23:59", "--group-assignment") == 1  # zoe is in no group: look
+    assert _students(course) == {"ada", "bob", "zoe"}
+    assert _marker(course, "ada") == _marker(course, "bob") == "rocket's work"
+    assert (course / "submitted" / "bob" / A / "shared.csv").read_text() == "1\n"
+    assert (course / "submitted" / "bob" / A / "timestamp.txt").is_file()  # late for the whole group
+    assert _marker(course, "zoe") == "zoe, on her own"
+    out = capsys.readouterr().out
+    assert "late: ada, bob" in out and "group submission of 'Rocket' given to each member" in out
+    assert "[needs you]" in out and "4213 has no group" in out
+    # the flag needs a mapping with groups, and is Canvas's
+    assert _collect(course, archive, "canvas", "--mapping", str(_mapping(tmp_path)),
+                    "--group-assignment") == 2
+    assert _collect(course, archive, "moodle", "--mapping", str(mapping), "--group-assignment") == 2
+    err = capsys.readouterr().err
+    assert "needs --mapping with a group column" in err and "is for --from canvas" in err
+
+
 def test_canvas_late_without_a_due_date_needs_the_instructor(course: Path, tmp_path: Path) -> None:
     archive = _zip(tmp_path / "late.zip", {"ozbob_LATE_4212_900002_ps00.ipynb": "bob, late",
                                            "readme.txt": "not from Canvas"})

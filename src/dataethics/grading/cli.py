@@ -129,7 +129,7 @@ def _collect(args: argparse.Namespace) -> int:
     got = collect_lms(args.assignment, Path(args.zip), _root(args), args.source,
                       Path(args.mapping) if args.mapping else None,
                       Path(args.worksheet) if args.worksheet else None, args.timezone, args.due_date,
-                      args.db_url)
+                      args.db_url, group_assignment=args.group_assignment)
     print(f"collected {len(got.students)} student(s) of {args.assignment} from {Path(args.zip).name}")
     if got.late:
         print(f"  late: {', '.join(got.late)}")
@@ -247,6 +247,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "Europe/Paris (default: this computer's)")
     p.add_argument("--due-date", help="set the assignment's due date in the gradebook first, e.g. "
                    "'2026-03-14 23:59' (Canvas's LATE needs one)")
+    p.add_argument("--group-assignment", action="store_true",
+                   help="Canvas group assignment: the download holds one submission per group, "
+                   "named after one member; give it to every member of that member's group "
+                   "(the mapping's group column)")
     p.add_argument("--exchange", help="exchange folder (default: nbgrader's Exchange.root)")
     common(p)
     p.set_defaults(func=_collect)

@@ -46,6 +46,7 @@ from dataethics.grading.lms.common import (
     anonymous_id,
     group_key,
     nbgrader_timestamp,
+    normalise_lms_id,
     read_mapping,
     split_copy_suffix,
 )
@@ -165,8 +166,9 @@ class _Collector:
     """The state of one collect: mapping, worksheet, report and the files planned so far."""
 
     def __init__(self, lms: str, mapping: Mapping, sheet: moodle.Worksheet | None,
-                 released: set[str]) -> None:
+                 released: set[str], group_assignment: bool = False) -> None:
         self.lms, self.mapping, self.sheet, self.released = lms, mapping, sheet, released
+        self.group_assignment = group_assignment
         self.report = CollectReport()
         self.items: list[_Item] = []
         self.aside: list[tuple[str, str, Path, str]] = []  # (lms id, path, source, origin)
@@ -249,9 +251,26 @@ class _Collector:
         if name is None:
             return False
         path = _inner(parts, 1, archive_dirs) if len(parts) > 1 else name.file
-        self.add([name.lms_id], name.anonymous, path, source, rel,
+        self.add(self.canvas_group(name.lms_id, rel), name.anonymous, path, source, rel,
                  order=(name.attachment or 0, 0), late=name.late)
         return True
+
+    def canvas_group(self, lms_id: str, origin: str) -> list[str]:
+        """Who gets a Canvas file: its submitter, or, for a group assignment, each member of
+        the submitter's group (Canvas's download holds one submission per group, named after
+        one member; the mapping's ``group`` column says who the others are)."""
+        if not self.group_assignment:
+            return [lms_id]
+        person = self.mapping.people.get(normalise_lms_id(lms_id))
+        members = self.groups.get(group_key(person.group)) if person and person.group else None
+        if not members:
+            self.once(lms_id, origin, "collected for the submitter only",
+                      f"LMS id {lms_id} has no group in the mapping: its group-mates get nothing "
+                      "from this file", attention=True)
+            return [lms_id]
+        self.once(person.group, origin, f"group submission of '{person.group}' given to each member",
+                  f"submitted by {lms_id}; members: {', '.join(members)}")
+        return list(members)
 
     def resolve_copies(self) -> dict[str, dict[str, _Item]]:
         """Student → path → the file kept: Canvas copies (``-N``) merged, the latest upload wins."""
@@ -295,7 +314,7 @@ def _safe_target(folder: Path, path: str) -> Path | None:
 def collect_lms(assignment: str, archive: Path, course_root: Path, lms: str,
                 mapping: Path | None = None, worksheet: Path | None = None,
                 timezone: str | None = None, due_date: str | None = None,
-                db_url: str | None = None) -> CollectResult:
+                db_url: str | None = None, group_assignment: bool = False) -> CollectResult:
     """Collect the Moodle or Canvas download ``archive`` of ``assignment`` into ``submitted/``.
 
     ``mapping`` is the ``lms_id,student_id`` CSV file; ``worksheet`` Moodle's
@@ -303,7 +322,9 @@ def collect_lms(assignment: str, archive: Path, course_root: Path, lms: str,
     serves as mapping when no mapping is given); ``timezone`` the zone the
     worksheet's dates and ``due_date`` are written in (default: this
     computer's); ``due_date`` sets the assignment's due date in nbgrader's
-    gradebook first. Replaces the earlier files of the students collected.
+    gradebook first; ``group_assignment`` (Canvas) gives each group's submission to every
+    member of the submitter's group in the mapping's ``group`` column. Replaces the earlier
+    files of the students collected.
     """
     from dataethics.grading.course import check_assignment, generate_release
 
@@ -316,6 +337,12 @@ def collect_lms(assignment: str, archive: Path, course_root: Path, lms: str,
     if not zipfile.is_zipfile(archive):
         raise DataethicsError(f"not a zip archive: {archive}")
     people = read_mapping(mapping)  # bad input is a one-line error before anything is copied
+    if group_assignment and lms != "canvas":
+        raise DataethicsError("--group-assignment is for --from canvas (Moodle names group "
+                              "submissions itself)")
+    if group_assignment and not people.groups():
+        raise DataethicsError("--group-assignment needs --mapping with a group column "
+                              "(who is in which Canvas group)")
     tz = local_timezone(timezone)
     sheet = moodle.read_worksheet(worksheet) if worksheet else None
     if sheet is not None and lms != "moodle":
@@ -335,7 +362,8 @@ def collect_lms(assignment: str, archive: Path, course_root: Path, lms: str,
     shutil.rmtree(work, ignore_errors=True)
     try:
         root = _extract(archive, work)
-        collector = _Collector(lms, people, sheet, _release_names(course_root, assignment))
+        collector = _Collector(lms, people, sheet, _release_names(course_root, assignment),
+                               group_assignment)
         collector.report = result.report
         archive_dirs = _archive_dirs(root)
         for source in sorted(p for p in root.rglob("*") if p.is_file()):
