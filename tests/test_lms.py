@@ -295,6 +295,17 @@ def test_moodle_dates_in_english_and_french() -> None:
         moodle.parse_date("vendredi 14 March 2025, 14:05", utc, moodle.FRENCH)
 
 
+def test_french_numbers_in_a_worksheet() -> None:
+    """Moodle in French writes decimal commas and spaces between thousands (plain or narrow)."""
+    from dataethics.grading.exports import _scaled
+    from dataethics.grading.lms import moodle
+
+    assert moodle.read_grade("7,50") == 7.5 and moodle.read_grade("1\u202f000,00") == 1000.0
+    assert _scaled(3, 4, "1 000,00") == 750.0 and _scaled(3, 4, "100.00") == 75.0
+    assert _scaled(3, 4, "(read only)") == 3  # no maximum to scale to: the course's points
+    assert moodle.format_grade(62.5, moodle.FRENCH) == "62,50"
+
+
 def test_a_worksheet_in_another_language_is_a_one_line_error(course: Path, tmp_path: Path,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
     sheet = tmp_path / "Bewertungstabelle.csv"

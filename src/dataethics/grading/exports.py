@@ -180,8 +180,8 @@ def _moodle_gradebook(rows: list[Grade], out: Path, key: bytes | None, mapping: 
 
 def _scaled(score: float, max_score: float, points: str | None) -> float:
     """``score`` out of ``max_score`` expressed out of the LMS's ``points`` (if given)."""
-    try:
-        target = float(str(points).replace(",", ".")) if points not in (None, "") else None
+    try:  # "100.00", or "1 000,00" in a French worksheet
+        target = moodle.read_grade(str(points)) if points is not None else None
     except ValueError:
         target = None
     if target is None or max_score <= 0:
