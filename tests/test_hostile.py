@@ -201,6 +201,13 @@ CASES: list[Case] = [
                                      "while True:\n    pass\n{stub}"}, "exceeded"),
     Case("memory_bomb", {"first": "hoard = []\nwhile True:\n    hoard.append(bytearray(50 * 2**20))\n"
                                   "{stub}"}, "memory"),
+    # memory filled to the last few kilobytes: formatting the traceback fails too, so the cell
+    # has no error output; the kernel's reply still names MemoryError
+    Case("memory_bomb_no_headroom", {"first": "hoard = []\nfor size in (50 * 2**20, 2**20, 2**16):\n"
+                                              "    try:\n        while True:\n"
+                                              "            hoard.append(bytearray(size))\n"
+                                              "    except MemoryError:\n        pass\n"
+                                              "x = bytearray(10**12)\n{stub}"}, "memory"),
     Case("huge_html", {"first": "from IPython.display import HTML, display\n"
                                 "display(HTML('<b>x</b>' * 8_000_000))\n{stub}"}, "huge output"),
     Case("huge_image", {"first": "import base64, os\nfrom IPython.display import display\n"

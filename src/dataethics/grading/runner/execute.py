@@ -131,14 +131,17 @@ class GradingClient(NotebookClient):
         self.current = -1
         self.cut = False
         self.replies: dict[int, str] = {}
+        self.reply_errors: dict[int, str] = {}  # cell → the exception the kernel's reply names
         self.install_seconds = 0.0
         self.interrupted = -1
         self.on_cell_executed = self._record_reply
 
     def _record_reply(self, cell: nbformat.NotebookNode, cell_index: int,
                       execute_reply: dict | None) -> None:
-        status = (execute_reply or {}).get("content", {}).get("status")
-        self.replies[cell_index] = status or "none"
+        content = (execute_reply or {}).get("content", {})
+        self.replies[cell_index] = content.get("status") or "none"
+        if content.get("status") == "error":
+            self.reply_errors[cell_index] = str(content.get("ename") or "")
 
     def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int) -> Any:
         """Keep an output only within the notebook's budget, and capped."""
@@ -389,13 +392,7 @@ def run_submission(task: dict) -> dict:
                 os.killpg(os.getpgid(km.provisioner.process.pid), signal.SIGKILL)  # type: ignore[union-attr]
         except Exception:  # already dead
             pass
-    interrupted = any(o.get("ename") == "KeyboardInterrupt" for c in nb.cells if c.cell_type == "code"
-                      for o in c.get("outputs", []))
-    if interrupted and out.status == "ok":
-        out.flags.append(f"a cell exceeded {limits.cell_seconds:g} s and was interrupted")
-    if any(o.get("ename") == "MemoryError" for c in nb.cells if c.cell_type == "code"
-           for o in c.get("outputs", [])):
-        out.flags.append(f"memory limit ({limits.memory_mb} MB) reached: MemoryError")
+    out.flags += limit_flags(nb, client.reply_errors, limits, out.status)
     if client.cut:
         out.flags.append("huge output (truncated)")
     _verdicts(nb, client.replies, state["ran_upto"], state["tampered_at"], out)
@@ -404,6 +401,24 @@ def run_submission(task: dict) -> dict:
     result = asdict(out)  # before the notebook goes in: asdict would deep-copy it
     result["executed"] = nb  # a dict; the parent validates it when it writes the graded copy
     return result
+
+
+def limit_flags(nb: nbformat.NotebookNode, reply_errors: dict[int, str], limits: Limits,
+                status: str = "ok") -> list[str]:
+    """Flags for a cell stopped by the memory limit or interrupted at the cell limit.
+
+    The exception is read from the cell's error output and from the kernel's reply: at the
+    memory limit, formatting the traceback can itself run out of memory, and the cell then
+    has no error output (only the reply names ``MemoryError``).
+    """
+    raised = set(reply_errors.values())
+    raised.update(o.get("ename") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    flags = []
+    if "KeyboardInterrupt" in raised and status == "ok":
+        flags.append(f"a cell exceeded {limits.cell_seconds:g} s and was interrupted")
+    if "MemoryError" in raised:
+        flags.append(f"memory limit ({limits.memory_mb} MB) reached: MemoryError")
+    return flags
 
 
 def _alive(km: Any) -> bool:
