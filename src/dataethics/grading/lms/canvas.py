@@ -16,6 +16,9 @@
 
 Text typed in Canvas comes as ``<name>_<user id>_text.html`` and a website
 address as ``…_link.html``. A zip a student uploaded is unpacked next to it.
+For a **group assignment** the zip holds one submission per group, named after
+one member of the group (Canvas zips the assignment's "representatives"): who
+else is in the group is not in the download.
 
 **The gradebook CSV** (*Grades → Import*) must start with the columns
 ``Student``, ``ID``, ``SIS User ID``, ``SIS Login ID``, ``Section``, then one
