@@ -550,6 +550,20 @@ def test_a_french_worksheet_is_filled_in_french(graded: Path, tmp_path: Path,
     assert moodle.read_worksheet(tmp_path / "neuf.csv").lang is moodle.FRENCH
 
 
+def test_a_worksheet_without_a_maximum_grade_is_filled_unscaled_and_says_so(
+        graded: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A Moodle assignment graded with a scale has a Scale column instead of Maximum Grade."""
+    sheet = tmp_path / "scale.csv"
+    sheet.write_text("Identifier,Full name,Status,Grade,Scale,Grade can be changed,"
+                     "Last modified (submission),Last modified (grade)\n"
+                     "Participant 4212,Bob Öz,,,\"Poor\nGood\",Yes,-,-\n", encoding="utf-8")
+    out = tmp_path / "up.csv"
+    assert _export(graded, "moodle-worksheet", out, "--mapping", str(_mapping(tmp_path)),
+                   "--template", str(sheet), "--assignment", A) == 0
+    assert "no 'Maximum Grade' column" in capsys.readouterr().out
+    assert float(next(csv.DictReader(out.open(encoding="utf-8")))["Grade"]) == 2.0  # course points
+
+
 def test_canvas_gradebook_export_is_filled_in_place(graded: Path, tmp_path: Path) -> None:
     template = tmp_path / "2026-03-20T1200_Grades-DEM101.csv"
     template.write_text(

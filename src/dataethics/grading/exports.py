@@ -299,6 +299,10 @@ def _moodle_worksheet(rows: list[Grade], out: Path, key: bytes | None, mapping: 
                                lang.can_change: lang.yes, lang.submitted: "-", lang.graded: "-",
                                lang.feedback: ""})
     lang = sheet.lang
+    if lang.maximum not in sheet.columns:  # Moodle writes a Scale column instead for a scale
+        result.notes.append(f"the worksheet has no '{lang.maximum}' column (is the assignment graded "
+                            "with a scale in Moodle?): grades are written in the course's points, "
+                            "unscaled; Moodle skips grades that are not on its scale")
     now = moodle.format_date(dt.datetime.now(tz), lang)
     identity = sheet.identity_columns()
     filled = kept_date = 0
