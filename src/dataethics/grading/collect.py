@@ -11,16 +11,16 @@ names; nbgrader's exchange is ``exchange``). One call:
    member of the group (from the grading worksheet's ``Group`` column or the
    mapping's ``group`` column), and so does a Canvas group assignment's one
    submission when asked (``group_assignment``: Canvas names it after one
-   member; the mapping's ``group`` column gives the others); anonymous submissions (Canvas ``anon_…``, Moodle
-   "Participant N") stay anonymous (``anon_…``, ``participant-N``) unless the
-   mapping names them;
+   member; the mapping's ``group`` column gives the others); anonymous
+   submissions (Canvas ``anon_…``, Moodle "Participant N") stay anonymous
+   (``anon_…``, ``participant-N``) unless the mapping names them;
 3. keeps **every** file of a submission, sub-folders included, and when a file
    was uploaded twice (Canvas's ``-1``, ``-2`` copies) keeps the latest upload;
 4. writes the submission time nbgrader reads from ``timestamp.txt`` — from the
    Moodle grading worksheet's ``Last modified (submission)`` (``worksheet``, in
-   English or French), or,
-   for Canvas's ``LATE`` (which carries no time), one second after the due date
-   — so the autograder flags late work and nbgrader's late penalty applies;
+   English or French), or, for Canvas's ``LATE`` (which carries no time), one
+   second after the due date — so the autograder flags late work and nbgrader's
+   late penalty applies;
 5. puts submissions whose id is not in the mapping, and files it cannot read,
    aside in ``lms-aside/<assignment>/`` (never in ``submitted/``, so never
    graded or exported).

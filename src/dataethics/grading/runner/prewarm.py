@@ -339,7 +339,7 @@ def preload_for(notebooks: list[Path] | None = None) -> list[str]:
     something else pays for it in their own kernel, as under plain nbgrader.
     """
     names: list[str] = []
-    sources = []
+    read_any = False  # a notebook with code cells was read
     for path in notebooks or []:
         try:
             cells = json.loads(Path(path).read_text(encoding="utf-8")).get("cells", [])
@@ -349,13 +349,13 @@ def preload_for(notebooks: list[Path] | None = None) -> list[str]:
             if cell.get("cell_type") != "code":
                 continue
             src = "".join(cell.get("source", ""))
-            sources.append(src)
+            read_any = True
             try:
                 tree = ast.parse(src)
             except SyntaxError:
                 continue
             names += imported_modules(tree)
-    if not sources:
+    if not read_any:
         names = list(BASE_PRELOAD)
     return list(dict.fromkeys(n for n in names if not n.startswith("dataethics.grading")))
 
