@@ -542,3 +542,37 @@ def test_an_unused_validate_template_is_stopped_and_the_next_validate_starts_one
     assert not tpl.alive() and not psutil.pid_exists(first) and not tpl.root.parent.exists()
     again = prewarm.shared_template()  # the next Validate starts a new one
     assert again is not tpl and again.alive() and again.proc.pid != first
+
+
+def test_the_grading_benchmark_runs_on_a_small_class_and_prints_its_breakdown() -> None:
+    """The issue's figures come from this command: it must run whole and print every row."""
+    out = subprocess.run([sys.executable, "-m", "dataethics", "bench", "grading", "--students", "2",
+                          "--workers", "1"], capture_output=True, text=True, timeout=600)
+    assert out.returncode in (0, 1), out.stderr[-2000:]  # 1: targets missed (a class of 2 misses them)
+    text = out.stdout
+    rows = {}
+    for name in ("plain nbclient, serial", "plain nbclient, 1 process", "nbgrader autograde, serial",
+                 "dataethics grade autograde, 1 worker"):
+        line = next(ln for ln in text.splitlines() if ln.startswith(name + " "))
+        wall, per = (float(x) for x in line[len(name):].split())
+        assert wall > 0 and per == pytest.approx(wall / 2, abs=0.03)  # wall is printed to 0.1 s
+        rows[name] = wall
+    speedup = float(text.split("speed-up over serial nbgrader: ")[1].split("x")[0])
+    assert speedup == pytest.approx(rows["nbgrader autograde, serial"]
+                                    / rows["dataethics grade autograde, 1 worker"], rel=0.05)
+    assert "flags on this honest class: 0 of 2 gradings" in text
+    assert "the targets are set for 30 submissions and 2 workers" in text
+    assert "machine: " in text and " usable" in text
+    for kind in ("fresh kernel (ordinary launcher)", "pre-warmed fork (this grader)"):
+        line = next(ln for ln in text.splitlines() if ln.startswith(kind))
+        start, imports, run, save = (float(x) for x in line[len(kind):].split())
+        assert start > 0 and run > 0 and save > 0 and imports >= 0
+    assert "integrity checks (kernel guard" in text
+
+
+@pytest.mark.parametrize("option", ["--students", "--workers"])
+def test_the_grading_benchmark_refuses_an_empty_class_or_no_workers(option: str) -> None:
+    out = subprocess.run([sys.executable, "-m", "dataethics", "bench", "grading", option, "0"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert out.stderr.strip() == f"error: {option[2:]} must be at least 1, not 0"

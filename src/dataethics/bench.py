@@ -62,7 +62,10 @@ def main(args: argparse.Namespace) -> int:
                 raise ValueError(f"unknown benchmark '{what}' "
                                  "(choose lessons, assignments, site, grading)")
             bench = importlib.import_module(module).bench
-            rounds = getattr(args, "rounds", 1)
-            ok &= bool(bench(rounds=rounds) if what == "grading" else bench())
+            if what == "grading":
+                ok &= bool(bench(rounds=getattr(args, "rounds", 1), n_students=getattr(args, "students", 30),
+                                 workers=getattr(args, "workers", 2)))
+            else:
+                ok &= bool(bench())
         print(f"[{what}: {time.perf_counter() - start:.1f} s]")
     return 0 if ok else 1

@@ -83,6 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--rounds", type=int, default=1,
                        help="grading: time the graders this many times, taking turns, and judge "
                             "the medians (default: 1)")
+    bench.add_argument("--students", type=int, default=30,
+                       help="grading: submissions in the invented ps01 class (default: 30, the "
+                            "size the targets are set for)")
+    bench.add_argument("--workers", type=int, default=2,
+                       help="grading: the grader's workers and the plain baseline's processes "
+                            "(default: 2, the targets' setting)")
     bench.set_defaults(func=_bench)
 
     try:  # the grading commands live with the grading pipeline

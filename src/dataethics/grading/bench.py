@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import random
 import shutil
 import statistics
@@ -39,6 +40,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import nbformat
+from tqdm.auto import tqdm
 
 from dataethics.errors import DataethicsError
 
@@ -143,6 +145,20 @@ def breakdown(jobs: list[tuple[str, str]], hide: list[Path], prewarmed: bool) ->
     return {k: v / len(jobs) for k, v in totals.items()}
 
 
+def _cpus() -> str:
+    """The machine's CPUs, and how many this process may use (``taskset`` pins it)."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{os.cpu_count()} CPUs, {usable} usable"
+
+
+def _load() -> str:
+    """The 1-minute load average, or a dash where the system has none."""
+    try:
+        return f"{os.getloadavg()[0]:.2f}"
+    except (AttributeError, OSError):
+        return "-"
+
+
 def _timed(cmd: list[str], what: str, cwd: Path | None = None) -> float:
     """Seconds a command took as a whole process; a one-line error naming ``what`` if it failed."""
     start = time.perf_counter()
@@ -183,8 +199,13 @@ def bench(assignment: str = "ps01", n_students: int = 30, workers: int = 2, roun
     fresh copies of the class, the graders taking turns going first; the targets are judged
     on the medians of the rounds' speed-ups and ratios.
     """
-    if rounds < 1:
-        raise ValueError(f"rounds must be at least 1, not {rounds}")
+    for name, value in (("rounds", rounds), ("students", n_students), ("workers", workers)):
+        if value < 1:
+            raise DataethicsError(f"{name} must be at least 1, not {value}")
+    load_before = _load()
+    plural = "" if workers == 1 else "es"
+    plain_name = f"plain nbclient, {workers} process{plural}"
+    ours_name = f"dataethics grade autograde, {workers} worker{'' if workers == 1 else 's'}"
     from dataethics.grading.course import generate_release
     from dataethics.grading.runner.notebook import rebuild
 
@@ -204,10 +225,12 @@ def bench(assignment: str = "ps01", n_students: int = 30, workers: int = 2, roun
             shutil.copytree(ours / "release" / assignment, work)
             nbformat.write(nb, work / "run.ipynb")
             jobs.append((str(work / "run.ipynb"), str(work)))
+        steps = tqdm(total=1 + 3 * rounds + 2, desc="bench grading", unit="step")
         start = time.perf_counter()
-        for job in jobs:
+        for job in tqdm(jobs, desc="plain nbclient, serial", unit="nb", leave=False):
             _execute(job)
         serial = time.perf_counter() - start
+        steps.update()
         # classes untouched by any grader: each round grades fresh copies of them
         ours_class, theirs_class = root / "ours-class", root / "nbgrader-class"
         shutil.copytree(ours, ours_class)
@@ -223,7 +246,8 @@ def bench(assignment: str = "ps01", n_students: int = 30, workers: int = 2, roun
             start = time.perf_counter()
             with ProcessPoolExecutor(max_workers=workers) as pool:
                 list(pool.map(_execute, jobs))
-            timings[f"plain nbclient, {workers} processes"] = time.perf_counter() - start
+            timings[plain_name] = time.perf_counter() - start
+            steps.update()
             # the two graders take turns going first, so that a drift of the machine's speed
             # falls on both
             for which in (("nbgrader", "ours") if r % 2 == 0 else ("ours", "nbgrader")):
@@ -232,18 +256,23 @@ def bench(assignment: str = "ps01", n_students: int = 30, workers: int = 2, roun
                 else:
                     seconds, outcomes = _run_ours(assignment, ours, workers, len(subs))
                     every += outcomes
-                    timings[f"dataethics grade autograde, {workers} workers"] = seconds
+                    timings[ours_name] = seconds
+                steps.update()
             rounds_done.append(timings)
         hide = [ours, plain]
         sample = jobs[:BREAKDOWN_SAMPLES]
-        parts = {"fresh kernel (ordinary launcher)": breakdown(sample, hide, prewarmed=False),
-                 "pre-warmed fork (this grader)": breakdown(sample, hide, prewarmed=True)}
+        parts = {}
+        for name, warm in (("fresh kernel (ordinary launcher)", False),
+                           ("pre-warmed fork (this grader)", True)):
+            parts[name] = breakdown(sample, hide, prewarmed=warm)
+            steps.update()
+        steps.close()
     finally:
         shutil.rmtree(root, ignore_errors=True)
     n = len(subs)
     print(f"\n{n} submissions of {assignment}; sandbox: {'yes' if outcomes[0].sandboxed else 'no'}")
-    ours_name, plain_name = f"dataethics grade autograde, {workers} workers", \
-        f"plain nbclient, {workers} processes"
+    print(f"machine: {_cpus()}; load average {load_before} before, {_load()} after "
+          "(other work on the machine slows every row)")
     speedups, ratios = [], []
     for r, timings in enumerate(rounds_done, 1):
         print(f"{'round ' + str(r) if rounds > 1 else 'run':40} {'wall s':>8} {'s/submission':>13}")
@@ -256,8 +285,10 @@ def bench(assignment: str = "ps01", n_students: int = 30, workers: int = 2, roun
     speedup, overhead = statistics.median(speedups), statistics.median(ratios)
     what = f"median of {rounds} rounds" if rounds > 1 else "one run"
     print(f"speed-up over serial nbgrader: {speedup:.2f}x ({what}; target >= {SPEEDUP_TARGET})")
-    print(f"ratio grader / plain nbclient with {workers} processes: {overhead:.2f} "
+    print(f"ratio grader / {plain_name}: {overhead:.2f} "
           f"({what}; target <= {OVERHEAD_TARGET})")
+    if (n, workers) != (30, 2):
+        print(f"(the targets are set for 30 submissions and 2 workers; this run: {n} and {workers})")
     flagged = [o for o in every if o.flags]
     print(f"flags on this honest class: {len(flagged)} of {len(every)} gradings"
           + (f" (first: {flagged[0].student}: {flagged[0].flags[0][:120]})" if flagged else ""))
