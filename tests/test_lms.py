@@ -293,6 +293,12 @@ def test_moodle_dates_in_english_and_french() -> None:
             moodle.parse_date(bad, utc)
     with pytest.raises(ValueError):  # an English month in a French worksheet is not French
         moodle.parse_date("vendredi 14 March 2025, 14:05", utc, moodle.FRENCH)
+    friday = dt.datetime(2025, 3, 14, 9, 5, tzinfo=utc)
+    assert read("Freitag, 14. März 2025, 09:05", utc, moodle.GERMAN) == friday
+    assert read("viernes, 14 de marzo de 2025, 09:05", utc, moodle.SPANISH) == friday
+    assert read("Sonntag, 1. Juni 2025, 00:00", utc) == dt.datetime(2025, 6, 1, 0, 0, tzinfo=utc)
+    with pytest.raises(ValueError):
+        moodle.parse_date("Freitag, 14. marzo 2025, 09:05", utc, moodle.GERMAN)
 
 
 def test_french_numbers_in_a_worksheet() -> None:
@@ -304,17 +310,114 @@ def test_french_numbers_in_a_worksheet() -> None:
     assert _scaled(3, 4, "1 000,00") == 750.0 and _scaled(3, 4, "100.00") == 75.0
     assert _scaled(3, 4, "(read only)") == 3  # no maximum to scale to: the course's points
     assert moodle.format_grade(62.5, moodle.FRENCH) == "62,50"
+    # re-saved by a spreadsheet: thousands written with the other mark
+    assert moodle.read_grade("1.000,50") == 1000.5 and moodle.read_grade("1,000.50") == 1000.5
+    assert moodle.format_grade(62.5, moodle.GERMAN) == moodle.format_grade(62.5, moodle.SPANISH) == "62,50"
 
 
 def test_a_worksheet_in_another_language_is_a_one_line_error(course: Path, tmp_path: Path,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
-    sheet = tmp_path / "Bewertungstabelle.csv"
-    sheet.write_text("ID,Vollständiger Name,Bewertung,Zuletzt geändert (Bewertung)\n"
-                     "Teilnehmer/in 4211,Ada,,-\n", encoding="utf-8")
+    sheet = tmp_path / "valutazioni.csv"  # Italian: not read here
+    sheet.write_text("Identificativo,Nome completo,Valutazione,Ultima modifica (valutazione)\n"
+                     "Partecipante4211,Ada,,-\n", encoding="utf-8")
     archive = _zip(tmp_path / "dl.zip", {"Ada Lovelace_4211_assignsubmission_file/ps00.ipynb": "ada"})
     assert _collect(course, archive, "moodle", "--worksheet", str(sheet)) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not a Moodle grading worksheet" in err[0] and "Identifiant" in err[0]
+    assert "Zuletzt geändert (Bewertung)" in err[0] and "Identificador" in err[0]
+
+
+def _worksheet_in(lang: object, tmp_path: Path, rows: list[list[str]]) -> Path:
+    """A worksheet as Moodle writes it in ``lang`` (an e-mail column and the ID number shown)."""
+    from dataethics.grading.lms.moodle import Language
+
+    assert isinstance(lang, Language)
+    header = [lang.identifier, lang.full_name, "E-mail", lang.id_number, lang.status, lang.group,
+              lang.grade, lang.maximum, lang.can_change, lang.submitted, lang.graded, lang.feedback]
+    path = tmp_path / f"worksheet-{lang.code}.csv"
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(rows)
+    path.write_bytes(b"\xef\xbb\xbf" + buffer.getvalue().encode())
+    return path
+
+
+def _row_in(lang: object, pid: str, name: str, sid: str = "", group: str = "", submitted: str = "-",
+            grade: str = "", graded: str = "-") -> list[str]:
+    return [f"{lang.participant}{pid}", name, f"{pid}@example.org", sid, "", group, grade,  # type: ignore[attr-defined]
+            "100,00", lang.yes, submitted, graded, ""]  # type: ignore[attr-defined]
+
+
+# (language, a Friday 14 March 2025 at 14:05, a Wednesday 12 March 2025 at 09:30), as Moodle writes them
+OTHER_LANGUAGES = [("de", "Freitag, 14. März 2025, 14:05", "Mittwoch, 12. März 2025, 09:30"),
+                   ("es", "viernes, 14 de marzo de 2025, 14:05", "miércoles, 12 de marzo de 2025, 09:30")]
+
+
+@pytest.mark.parametrize(("code", "friday", "wednesday"), OTHER_LANGUAGES)
+def test_german_and_spanish_worksheets_give_times_groups_and_ids(
+        course: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], code: str, friday: str,
+        wednesday: str) -> None:
+    from nbgrader.utils import parse_utc
+
+    from dataethics.grading.lms import moodle
+
+    lang = moodle.LANGUAGES[code]
+    blind = {"de": "Teilnehmerin", "es": "Participante"}[code]  # Moodle drops the "/" from file names
+    archive = _zip(tmp_path / "dl.zip", {
+        "Team Rakete_17_assignsubmission_file/ps00.ipynb": "the team's work",
+        "Zoé Fernández_4213_assignsubmission_file/ps00.ipynb": "zoe",
+        f"{blind}_4214_assignsubmission_file/ps00.ipynb": "someone anonymous",
+    })
+    sheet = _worksheet_in(lang, tmp_path, [
+        _row_in(lang, "4211", "Ada Lovelace", "s-ada", "Team Rakete", friday),
+        _row_in(lang, "4212", "Bob Öz", "s-bob", "Team Rakete", friday),
+        _row_in(lang, "4213", "Zoé Fernández", "s-zoe", "", wednesday),
+        _row_in(lang, "4214", "", "", "", wednesday),  # anonymous: no name, no ID number
+    ])
+    assert moodle.read_worksheet(sheet).lang is lang
+    assert _collect(course, archive, "moodle", "--worksheet", str(sheet), "--timezone", "Europe/Berlin",
+                    "--due-date", "2025-03-13 23:59") == 0
+    # the anonymous submission stays anonymous (without the "/" fix it would be collected as "4214")
+    assert _students(course) == {"s-ada", "s-bob", "s-zoe", "participant-4214"}
+    assert _marker(course, "s-ada") == _marker(course, "s-bob") == "the team's work"
+    out = capsys.readouterr().out
+    assert "late: s-ada" in out and "s-zoe" not in out.split("late:")[-1]
+    stamp = (course / "submitted" / "s-zoe" / A / "timestamp.txt").read_text()
+    assert parse_utc(stamp).isoformat() == "2025-03-12T08:30:00"  # 09:30 in Berlin is 08:30 UTC
+
+
+@pytest.mark.parametrize(("code", "friday", "wednesday"), OTHER_LANGUAGES)
+def test_german_and_spanish_worksheets_are_filled_in_their_language(
+        graded: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], code: str, friday: str,
+        wednesday: str) -> None:
+    from dataethics.grading.lms import moodle
+
+    lang = moodle.LANGUAGES[code]
+    ids = str(_mapping(tmp_path))
+    downloaded = _worksheet_in(lang, tmp_path, [
+        _row_in(lang, "4212", "Bob Öz", "s-bob", graded=wednesday, grade="55,00"),
+        _row_in(lang, "4211", "Ada Lovelace", "s-ada"),
+    ])
+    header = next(csv.reader(io.StringIO(downloaded.read_bytes().decode("utf-8-sig"))))
+    out = tmp_path / "upload.csv"
+    assert _export(graded, "moodle-worksheet", out, "--mapping", ids, "--template", str(downloaded),
+                   "--assignment", A, "--timezone", "Europe/Berlin") == 0
+    notes = capsys.readouterr().out
+    assert "2 of 2 worksheet rows graded" in notes and "Allow updating records" in notes
+    back = list(csv.DictReader(io.StringIO(out.read_bytes().decode("utf-8-sig"), newline="")))
+    assert list(back[0]) == header
+    by_id = {moodle.participant_id(r[lang.identifier]): r for r in back}
+    max_score = float((graded / "max.txt").read_text())
+    assert by_id["4211"][lang.grade] == f"{4.0 / max_score * 100:.2f}".replace(".", ",")
+    assert by_id["4212"][lang.graded] == wednesday  # Moodle's own date is kept
+    assert moodle.parse_date(by_id["4211"][lang.graded], moodle.dt.UTC, lang) is not None  # "now"
+    # without a downloaded worksheet: the language Moodle will read it in
+    assert _export(graded, "moodle-worksheet", tmp_path / "new.csv", "--mapping", ids,
+                   "--language", code) == 0
+    fresh = moodle.read_worksheet(tmp_path / "new.csv")
+    assert fresh.lang is lang and fresh.columns == lang.columns
+    assert fresh.rows[0][lang.identifier] == f"{lang.participant}4211" and "," in fresh.rows[0][lang.grade]
 
 
 # --- collect: Canvas ----------------------------------------------------------------------------

@@ -34,17 +34,21 @@ the instructor allows it.
 downloads it — headers, "Yes"/"No", dates, the decimal separator — and its
 importer finds the ``Identifier``, ``Grade`` and ``Last modified (grade)``
 columns by their names in the language of the instructor who uploads it.
-English and French worksheets are read here (:data:`LANGUAGES`, strings of
-Moodle's ``en`` and ``fr`` language packs), and a filled-in worksheet keeps its
-own language. In French: ``Identifiant`` ("Participant4211": the French string
-has no trailing space), ``Note``, ``Note maximale`` ("100,00"), ``La note peut
-être modifiée`` ("Oui"/"Non"), ``Dernière modification (travail remis)``,
-``Dernière modification (note)`` and dates such as "vendredi 14 mars 2025, 14:05"
-(English: "Friday, 14 March 2025, 2:05 PM"), in the instructor's time zone.
-Moodle's importer reads that last date with PHP's ``strtotime``, which knows
-English only: uploading a French worksheet, rows already graded in Moodle are
-skipped unless *Allow updating records that have been modified more recently in
-Moodle than in the spreadsheet* is ticked (the export says so).
+English, French, German and Spanish worksheets are read here (:data:`LANGUAGES`,
+strings of Moodle's ``en``, ``fr``, ``de`` and ``es`` language packs for Moodle
+4.1–4.5), and a filled-in worksheet keeps its own language. In French:
+``Identifiant`` ("Participant4211": only English puts a space before the
+number), ``Note``, ``Note maximale`` ("100,00"), ``La note peut être modifiée``
+("Oui"/"Non"), ``Dernière modification (travail remis)``, ``Dernière
+modification (note)`` and dates such as "vendredi 14 mars 2025, 14:05"
+(English: "Friday, 14 March 2025, 2:05 PM"; German: ``ID``, ``Bewertung``,
+"Teilnehmer/in4211", "Freitag, 14. März 2025, 14:05"; Spanish:
+``Identificador``, ``Calificación``, "Participante4211", "viernes, 14 de marzo
+de 2025, 14:05"), in the instructor's time zone. Moodle's importer reads that
+last date with PHP's ``strtotime``, which knows English only: uploading a
+worksheet in another language, rows already graded in Moodle are skipped unless
+*Allow updating records that have been modified more recently in Moodle than in
+the spreadsheet* is ticked (the export says so).
 """
 
 from __future__ import annotations
@@ -82,7 +86,15 @@ class Language:
     days: tuple[str, ...]    # Monday first
     months: tuple[str, ...]
     decimal: str         # langconfig/decsep
-    twelve_hour: bool    # langconfig/strftimedaydatetime uses %I %p
+    # langconfig/strftimedaydatetime: {A} day, {d} day of the month (no leading zero), {B} month,
+    # {Y} year, {H} hour (00-23), {I} hour (1-12), {M} minutes, {p} AM/PM
+    date_format: str
+    blind: str = "Participant"  # assign/participant: a download's folder name with anonymous submissions
+
+    @property
+    def twelve_hour(self) -> bool:
+        """Whether the worksheet's dates have a 12-hour clock and AM/PM."""
+        return "{I}" in self.date_format
 
     @property
     def columns(self) -> list[str]:
@@ -103,16 +115,30 @@ ENGLISH = Language(
     "Feedback comments", "Participant ", "Yes", "No",
     ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
     ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-     "October", "November", "December"), ".", True)
+     "October", "November", "December"), ".", "{A}, {d} {B} {Y}, {I}:{M} {p}")
 FRENCH = Language(
     "fr", "Identifiant", "Nom complet", "Numéro d'identification", "Statut", "Groupe", "Note",
     "Note maximale", "La note peut être modifiée", "Dernière modification (travail remis)",
     "Dernière modification (note)", "Feedback par commentaires", "Participant", "Oui", "Non",
     ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"),
     ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre",
-     "octobre", "novembre", "décembre"), ",", False)
+     "octobre", "novembre", "décembre"), ",", "{A} {d} {B} {Y}, {H}:{M}")
+GERMAN = Language(
+    "de", "ID", "Vollständiger Name", "ID-Nummer", "Status", "Gruppe", "Bewertung", "Bestwertung",
+    "Bewertung kann geändert werden", "Zuletzt geändert (Abgabe)", "Zuletzt geändert (Bewertung)",
+    "Feedback als Kommentar", "Teilnehmer/in", "Ja", "Nein",
+    ("Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag"),
+    ("Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober",
+     "November", "Dezember"), ",", "{A}, {d}. {B} {Y}, {H}:{M}", "Teilnehmer/in")
+SPANISH = Language(
+    "es", "Identificador", "Nombre completo", "Número de ID", "Estado", "Grupo", "Calificación",
+    "Calificación máxima", "La calificación puede ser cambiada", "Última modificación (entrega)",
+    "Última modificación (calificación)", "Comentarios de retroalimentación", "Participante", "Sí", "No",
+    ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo"),
+    ("enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre",
+     "noviembre", "diciembre"), ",", "{A}, {d} de {B} de {Y}, {H}:{M}", "Participante")
 #: The worksheet languages this module reads and writes, by language code.
-LANGUAGES = {lang.code: lang for lang in (ENGLISH, FRENCH)}
+LANGUAGES = {lang.code: lang for lang in (ENGLISH, FRENCH, GERMAN, SPANISH)}
 
 #: What Moodle puts before the participant id in ``Identifier`` (English; French has no space).
 PARTICIPANT = ENGLISH.participant
@@ -136,8 +162,13 @@ class MoodleName:
 
     @property
     def blind(self) -> bool:
-        """Anonymous submissions: Moodle wrote "Participant" instead of the name."""
-        return self.label.strip().casefold() == PARTICIPANT.strip().casefold()
+        """Anonymous submissions: Moodle wrote "Participant" (in the downloader's language) instead
+        of the name; a file name cannot hold "/", which Moodle drops ("Teilnehmer/in" → "Teilnehmerin")."""
+        return _bare(self.label) in {_bare(lang.blind) for lang in LANGUAGES.values()}
+
+
+def _bare(label: str) -> str:
+    return label.replace("/", "").replace("\\", "").strip().casefold()
 
 
 def parse_download_path(path: str) -> MoodleName | None:
@@ -174,8 +205,9 @@ def participant_id(identifier: str) -> str:
     return normalise_lms_id(identifier)
 
 
-_DATE = re.compile(r"(?:(?P<day>[^\W\d_]+),?\s+)?(?P<d>\d{1,2})\s+(?P<month>[^\W\d_]+)\.?\s+(?P<y>\d{4}),?"
-                   r"\s+(?:à\s+)?(?P<H>\d{1,2})[:h](?P<M>\d{2})(?:\s*(?P<ampm>[AaPp][Mm]))?")
+_DATE = re.compile(r"(?:(?P<day>[^\W\d_]+),?\s+)?(?P<d>\d{1,2})\.?\s+(?:de\s+)?(?P<month>[^\W\d_]+)\.?"
+                   r"\s+(?:de\s+)?(?P<y>\d{4}),?\s+(?:à\s+)?(?P<H>\d{1,2})[:h](?P<M>\d{2})"
+                   r"(?:\s*(?P<ampm>[AaPp][Mm]))?")
 _ISO_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M")
 
 
@@ -186,6 +218,10 @@ def parse_date(text: str, tz: dt.tzinfo, lang: Language | None = None) -> dt.dat
     >>> parse_date("Friday, 14 March 2025, 2:05 PM", dt.timezone.utc).isoformat()
     '2025-03-14T14:05:00+00:00'
     >>> parse_date("vendredi 14 mars 2025, 14:05", dt.timezone.utc, FRENCH).isoformat()
+    '2025-03-14T14:05:00+00:00'
+    >>> parse_date("Freitag, 14. März 2025, 14:05", dt.timezone.utc).isoformat()
+    '2025-03-14T14:05:00+00:00'
+    >>> parse_date("viernes, 14 de marzo de 2025, 14:05", dt.timezone.utc).isoformat()
     '2025-03-14T14:05:00+00:00'
 
     Raises ``ValueError`` for a date written in a way this does not know.
@@ -228,13 +264,15 @@ def format_date(when: dt.datetime, lang: Language = ENGLISH) -> str:
     'Friday, 7 March 2025, 2:05 PM'
     >>> format_date(dt.datetime(2025, 3, 7, 9, 5), FRENCH)
     'vendredi 7 mars 2025, 09:05'
+    >>> format_date(dt.datetime(2025, 3, 7, 9, 5), GERMAN)
+    'Freitag, 7. März 2025, 09:05'
+    >>> format_date(dt.datetime(2025, 3, 7, 9, 5), SPANISH)
+    'viernes, 7 de marzo de 2025, 09:05'
     """
-    day, month = lang.days[when.weekday()], lang.months[when.month - 1]
-    if lang.twelve_hour:
-        hour = when.hour % 12 or 12
-        return f"{day}, {when.day} {month} {when.year}, {hour}:{when.minute:02d} " \
-               f"{'AM' if when.hour < 12 else 'PM'}"
-    return f"{day} {when.day} {month} {when.year}, {when.hour:02d}:{when.minute:02d}"
+    return lang.date_format.format(
+        A=lang.days[when.weekday()], d=when.day, B=lang.months[when.month - 1], Y=when.year,
+        H=f"{when.hour:02d}", I=when.hour % 12 or 12, M=f"{when.minute:02d}",
+        p="AM" if when.hour < 12 else "PM")
 
 
 def format_grade(value: float, lang: Language = ENGLISH) -> str:
@@ -249,12 +287,19 @@ def format_grade(value: float, lang: Language = ENGLISH) -> str:
 def read_grade(text: str) -> float | None:
     """A grade cell (decimal point or comma); None when empty.
 
-    >>> read_grade("7,50"), read_grade("1 000,00"), read_grade("")
-    (7.5, 1000.0, None)
+    Moodle writes no thousands separator, but a spreadsheet that saved the worksheet may
+    have added one: a (narrow) space, or the mark that is not the decimal one.
+
+    >>> read_grade("7,50"), read_grade("1 000,00"), read_grade("1.000,50"), read_grade("1,000.50")
+    (7.5, 1000.0, 1000.5, 1000.5)
+    >>> read_grade("")
     """
-    text = "".join(text.split()).replace("\u202f", "")  # French thousands: a (narrow) space
+    text = "".join(text.split()).replace("\u202f", "")
     if not text or text == "-":
         return None
+    if "," in text and "." in text:  # the last mark is the decimal one
+        decimal = "," if text.rindex(",") > text.rindex(".") else "."
+        text = text.replace("." if decimal == "," else ",", "")
     return float(text.replace(",", "."))
 
 
@@ -306,7 +351,7 @@ def _language(columns: list[str]) -> Language | None:
 
 
 def read_worksheet(path: Path | str) -> Worksheet:
-    """Read a grading worksheet (English or French); a one-line error when it is not one."""
+    """Read a grading worksheet (English, French, German or Spanish); a one-line error when it is not one."""
     path = Path(path)
     if not path.is_file():
         raise DataethicsError(f"grading worksheet not found: {path}")
