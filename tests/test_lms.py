@@ -23,6 +23,7 @@ import pytest
 
 from dataethics.cli import main
 from dataethics.grading import course as course_cfg
+from dataethics.grading.lms.moodle import Language
 
 A = "ps00"
 NOTEBOOKS = ["ps00.ipynb", "extra.ipynb"]  # a two-notebook assignment
@@ -91,14 +92,18 @@ WORKSHEET_HEADER = ["Identifier", "Full name", "Email address", "Status", "Group
                     "Last modified (grade)", "Feedback comments"]
 
 
-def _worksheet(tmp_path: Path, rows: list[list[str]], bom: bool = True) -> Path:
-    path = tmp_path / "Grades-DEM101-Problem set 0-1234.csv"
+def _write_sheet(path: Path, header: list[str], rows: list[list[str]], bom: bool = True) -> Path:
+    """A CSV file as Moodle writes its worksheet (UTF-8, with a byte-order mark unless ``bom`` is False)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(WORKSHEET_HEADER)
+    writer.writerow(header)
     writer.writerows(rows)
     path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + buffer.getvalue().encode())
     return path
+
+
+def _worksheet(tmp_path: Path, rows: list[list[str]], bom: bool = True) -> Path:
+    return _write_sheet(tmp_path / "Grades-DEM101-Problem set 0-1234.csv", WORKSHEET_HEADER, rows, bom)
 
 
 def _sheet_row(pid: str, name: str, group: str = "", submitted: str = "-", grade: str = "",
@@ -234,13 +239,7 @@ FRENCH_HEADER = ["Identifiant", "Nom complet", "Adresse de courriel", "Numéro d
 
 def _french_worksheet(tmp_path: Path, rows: list[list[str]]) -> Path:
     """A worksheet downloaded by an instructor whose Moodle speaks French."""
-    path = tmp_path / "Notes-DEM101-Devoir 0-1234.csv"
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(FRENCH_HEADER)
-    writer.writerows(rows)
-    path.write_bytes(b"\xef\xbb\xbf" + buffer.getvalue().encode())
-    return path
+    return _write_sheet(tmp_path / "Notes-DEM101-Devoir 0-1234.csv", FRENCH_HEADER, rows)
 
 
 def _french_row(pid: str, name: str, sid: str = "", group: str = "", submitted: str = "-",
@@ -327,26 +326,17 @@ def test_a_worksheet_in_another_language_is_a_one_line_error(course: Path, tmp_p
     assert "Zuletzt geändert (Bewertung)" in err[0] and "Identificador" in err[0]
 
 
-def _worksheet_in(lang: object, tmp_path: Path, rows: list[list[str]]) -> Path:
+def _worksheet_in(lang: Language, tmp_path: Path, rows: list[list[str]]) -> Path:
     """A worksheet as Moodle writes it in ``lang`` (an e-mail column and the ID number shown)."""
-    from dataethics.grading.lms.moodle import Language
-
-    assert isinstance(lang, Language)
     header = [lang.identifier, lang.full_name, "E-mail", lang.id_number, lang.status, lang.group,
               lang.grade, lang.maximum, lang.can_change, lang.submitted, lang.graded, lang.feedback]
-    path = tmp_path / f"worksheet-{lang.code}.csv"
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    writer.writerows(rows)
-    path.write_bytes(b"\xef\xbb\xbf" + buffer.getvalue().encode())
-    return path
+    return _write_sheet(tmp_path / f"worksheet-{lang.code}.csv", header, rows)
 
 
-def _row_in(lang: object, pid: str, name: str, sid: str = "", group: str = "", submitted: str = "-",
+def _row_in(lang: Language, pid: str, name: str, sid: str = "", group: str = "", submitted: str = "-",
             grade: str = "", graded: str = "-") -> list[str]:
-    return [f"{lang.participant}{pid}", name, f"{pid}@example.org", sid, "", group, grade,  # type: ignore[attr-defined]
-            "100,00", lang.yes, submitted, graded, ""]  # type: ignore[attr-defined]
+    return [f"{lang.participant}{pid}", name, f"{pid}@example.org", sid, "", group, grade, "100,00",
+            lang.yes, submitted, graded, ""]
 
 
 # (language, a Friday 14 March 2025 at 14:05, a Wednesday 12 March 2025 at 09:30), as Moodle writes them
