@@ -546,8 +546,9 @@ def test_an_unused_validate_template_is_stopped_and_the_next_validate_starts_one
 
 def test_the_grading_benchmark_runs_on_a_small_class_and_prints_its_breakdown() -> None:
     """The issue's figures come from this command: it must run whole and print every row."""
+    first = min(os.sched_getaffinity(0))
     out = subprocess.run([sys.executable, "-m", "dataethics", "bench", "grading", "--students", "2",
-                          "--workers", "1"], capture_output=True, text=True, timeout=600)
+                          "--workers", "1", "--pin", str(first)], capture_output=True, text=True, timeout=600)
     assert out.returncode in (0, 1), out.stderr[-2000:]  # 1: targets missed (a class of 2 misses them)
     text = out.stdout
     rows = {}
@@ -562,7 +563,7 @@ def test_the_grading_benchmark_runs_on_a_small_class_and_prints_its_breakdown() 
                                     / rows["dataethics grade autograde, 1 worker"], rel=0.05)
     assert "flags on this honest class: 0 of 2 gradings" in text
     assert "the targets are set for 30 submissions and 2 workers" in text
-    assert "machine: " in text and " usable" in text
+    assert f"1 usable ({first})" in text  # pinned to one CPU
     for kind in ("fresh kernel (ordinary launcher)", "pre-warmed fork (this grader)"):
         line = next(ln for ln in text.splitlines() if ln.startswith(kind))
         start, imports, run, save = (float(x) for x in line[len(kind):].split())
@@ -570,9 +571,26 @@ def test_the_grading_benchmark_runs_on_a_small_class_and_prints_its_breakdown() 
     assert "integrity checks (kernel guard" in text
 
 
-@pytest.mark.parametrize("option", ["--students", "--workers"])
-def test_the_grading_benchmark_refuses_an_empty_class_or_no_workers(option: str) -> None:
-    out = subprocess.run([sys.executable, "-m", "dataethics", "bench", "grading", option, "0"],
+@pytest.mark.parametrize(("option", "value", "error"), [
+    ("--students", "0", "students must be at least 1, not 0"),
+    ("--workers", "0", "workers must be at least 1, not 0"),
+    ("--pin", "one", "--pin wants CPU numbers such as 0,1 or 0-3, not 'one'"),
+    ("--pin", "4096", "--pin 4096: this process may use CPUs "),
+])
+def test_the_grading_benchmark_refuses_bad_settings_before_any_work(option: str, value: str,
+                                                                     error: str) -> None:
+    out = subprocess.run([sys.executable, "-m", "dataethics", "bench", "grading", option, value],
                          capture_output=True, text=True, timeout=120)
-    assert out.returncode == 2
-    assert out.stderr.strip() == f"error: {option[2:]} must be at least 1, not 0"
+    assert out.returncode == 2 and out.stderr.count("\n") == 1
+    assert out.stderr.startswith(f"error: {error}")
+
+
+def test_pinning_reaches_the_processes_the_benchmark_starts() -> None:
+    """Pinned in a child process: pinning this one would pin the rest of the test run."""
+    first = min(os.sched_getaffinity(0))
+    code = ("import os, subprocess, sys; from dataethics.grading.bench import pin_to; "
+            f"pin_to('{first}'); "
+            "child = 'import os; print(sorted(os.sched_getaffinity(0)))'; "
+            "print(subprocess.run([sys.executable, '-c', child], capture_output=True, text=True).stdout)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == f"[{first}]", out.stderr

@@ -64,7 +64,7 @@ def main(args: argparse.Namespace) -> int:
             bench = importlib.import_module(module).bench
             if what == "grading":
                 ok &= bool(bench(rounds=getattr(args, "rounds", 1), n_students=getattr(args, "students", 30),
-                                 workers=getattr(args, "workers", 2)))
+                                 workers=getattr(args, "workers", 2), pin=getattr(args, "pin", None)))
             else:
                 ok &= bool(bench())
         print(f"[{what}: {time.perf_counter() - start:.1f} s]")

@@ -89,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--workers", type=int, default=2,
                        help="grading: the grader's workers and the plain baseline's processes "
                             "(default: 2, the targets' setting)")
+    bench.add_argument("--pin", metavar="CPUS",
+                       help="grading: run everything on these CPUs only, e.g. 0,1 (as taskset -c)")
     bench.set_defaults(func=_bench)
 
     try:  # the grading commands live with the grading pipeline
