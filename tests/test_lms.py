@@ -298,6 +298,10 @@ def test_moodle_dates_in_english_and_french() -> None:
     assert read("Sonntag, 1. Juni 2025, 00:00", utc) == dt.datetime(2025, 6, 1, 0, 0, tzinfo=utc)
     with pytest.raises(ValueError):
         moodle.parse_date("Freitag, 14. marzo 2025, 09:05", utc, moodle.GERMAN)
+    for text in ("sexta-feira, 14 mar 2025, 09:05", "sexta-feira, 14 mar. 2025, 09:05",
+                 "sexta-feira, 14 março 2025, 09:05"):  # Moodle's %b, with or without a period
+        assert read(text, utc, moodle.BRAZILIAN_PORTUGUESE) == friday
+    assert read("venerdì, 14 marzo 2025, 09:05", utc, moodle.ITALIAN) == friday
 
 
 def test_french_numbers_in_a_worksheet() -> None:
@@ -316,14 +320,14 @@ def test_french_numbers_in_a_worksheet() -> None:
 
 def test_a_worksheet_in_another_language_is_a_one_line_error(course: Path, tmp_path: Path,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
-    sheet = tmp_path / "valutazioni.csv"  # Italian: not read here
-    sheet.write_text("Identificativo,Nome completo,Valutazione,Ultima modifica (valutazione)\n"
-                     "Partecipante4211,Ada,,-\n", encoding="utf-8")
+    sheet = tmp_path / "cijfers.csv"  # Dutch: not read here
+    sheet.write_text("Identificatie,Volledige naam,Cijfer,Laatst gewijzigd (cijfer)\n"
+                     "Deelnemer4211,Ada,,-\n", encoding="utf-8")
     archive = _zip(tmp_path / "dl.zip", {"Ada Lovelace_4211_assignsubmission_file/ps00.ipynb": "ada"})
     assert _collect(course, archive, "moodle", "--worksheet", str(sheet)) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not a Moodle grading worksheet" in err[0] and "Identifiant" in err[0]
-    assert "Zuletzt geändert (Bewertung)" in err[0] and "Identificador" in err[0]
+    assert "Zuletzt geändert (Bewertung)" in err[0] and "Identificativo" in err[0]
 
 
 def _worksheet_in(lang: Language, tmp_path: Path, rows: list[list[str]]) -> Path:
@@ -341,7 +345,9 @@ def _row_in(lang: Language, pid: str, name: str, sid: str = "", group: str = "",
 
 # (language, a Friday 14 March 2025 at 14:05, a Wednesday 12 March 2025 at 09:30), as Moodle writes them
 OTHER_LANGUAGES = [("de", "Freitag, 14. März 2025, 14:05", "Mittwoch, 12. März 2025, 09:30"),
-                   ("es", "viernes, 14 de marzo de 2025, 14:05", "miércoles, 12 de marzo de 2025, 09:30")]
+                   ("es", "viernes, 14 de marzo de 2025, 14:05", "miércoles, 12 de marzo de 2025, 09:30"),
+                   ("it", "venerdì, 14 marzo 2025, 14:05", "mercoledì, 12 marzo 2025, 09:30"),
+                   ("pt_br", "sexta-feira, 14 mar 2025, 14:05", "quarta-feira, 12 mar 2025, 09:30")]
 
 
 @pytest.mark.parametrize(("code", "friday", "wednesday"), OTHER_LANGUAGES)
@@ -353,7 +359,8 @@ def test_german_and_spanish_worksheets_give_times_groups_and_ids(
     from dataethics.grading.lms import moodle
 
     lang = moodle.LANGUAGES[code]
-    blind = {"de": "Teilnehmerin", "es": "Participante"}[code]  # Moodle drops the "/" from file names
+    # anonymous submissions: Moodle drops the "/" of "Teilnehmer/in" from the file name
+    blind = {"de": "Teilnehmerin", "es": "Participante", "it": "Partecipante", "pt_br": "Participante"}[code]
     archive = _zip(tmp_path / "dl.zip", {
         "Team Rakete_17_assignsubmission_file/ps00.ipynb": "the team's work",
         "Zoé Fernández_4213_assignsubmission_file/ps00.ipynb": "zoe",

@@ -241,9 +241,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--zip", help="the LMS's 'download all submissions' zip")
     p.add_argument("--mapping", help="CSV with columns lms_id,student_id (optional: name, section, "
                    "email, sis_user_id, sis_login_id, group)")
-    p.add_argument("--worksheet", help="Moodle's grading worksheet (CSV; English, French, German or "
-                   "Spanish) of this assignment: submission times, groups, and ID numbers when there is "
-                   "no --mapping")
+    p.add_argument("--worksheet", help="Moodle's grading worksheet (CSV, in English, French, German, "
+                   "Spanish, Italian or Brazilian Portuguese) of this assignment: submission times, "
+                   "groups, and ID numbers when there is no --mapping")
     p.add_argument("--timezone", help="time zone of the worksheet's dates and of --due-date, e.g. "
                    "Europe/Paris (default: this computer's)")
     p.add_argument("--due-date", help="set the assignment's due date in the gradebook first, e.g. "
@@ -290,7 +290,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mapping", help="CSV with columns lms_id,student_id (optional: name, section, "
                    "sis_user_id, sis_login_id): only its students are written to LMS files")
     p.add_argument("--template", help="the file downloaded from the LMS, filled in and written "
-                   "back: Moodle's grading worksheet (English, French, German or Spanish) or Canvas's "
+                   "back: Moodle's grading worksheet (in any language --language offers) or Canvas's "
                    "gradebook export")
     p.add_argument("--assignment", help="the assignment of a Moodle grading worksheet "
                    "(needed when the gradebook holds several)")
@@ -298,7 +298,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="the Canvas id of an assignment, e.g. ps01=4312 (repeat for several)")
     p.add_argument("--timezone", help="time zone of the worksheet's dates, e.g. Europe/Paris "
                    "(default: this computer's)")
-    p.add_argument("--language", choices=["en", "fr", "de", "es"], default="en",
+    p.add_argument("--language", choices=["en", "fr", "de", "es", "it", "pt_br"], default="en",
                    help="language of a Moodle worksheet written without --template: the language "
                    "Moodle shows you when you upload it (default: en; a --template keeps its own)")
     common(p)

@@ -18,7 +18,7 @@ names; nbgrader's exchange is ``exchange``). One call:
    was uploaded twice (Canvas's ``-1``, ``-2`` copies) keeps the latest upload;
 4. writes the submission time nbgrader reads from ``timestamp.txt`` — from the
    Moodle grading worksheet's ``Last modified (submission)`` (``worksheet``, in
-   English, French, German or Spanish), or, for Canvas's ``LATE`` (which carries no time), one
+   one of the languages it is read in), or, for Canvas's ``LATE`` (which carries no time), one
    second after the due date — so the autograder flags late work and nbgrader's
    late penalty applies;
 5. puts submissions whose id is not in the mapping, and files it cannot read,

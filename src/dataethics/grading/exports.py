@@ -180,7 +180,7 @@ def _moodle_gradebook(rows: list[Grade], out: Path, key: bytes | None, mapping: 
 
 def _scaled(score: float, max_score: float, points: str | None) -> float:
     """``score`` out of ``max_score`` expressed out of the LMS's ``points`` (if given)."""
-    try:  # "100.00", or "100,00" in a French, German or Spanish worksheet
+    try:  # "100.00", or "100,00" in a worksheet in French, German …
         target = moodle.read_grade(str(points)) if points is not None else None
     except ValueError:
         target = None
@@ -352,8 +352,8 @@ def export_grades(course_root: Path, out: Path, fmt: str = "nbgrader", key: byte
     chooses the worksheet's assignment; ``lms_ids`` gives Canvas assignment ids
     (``{"ps01": "4312"}``); ``tz`` is the time zone of the worksheet's dates;
     ``language`` the language of a Moodle worksheet written without a downloaded one
-    (``en``, ``fr``, ``de`` or ``es``: Moodle's importer reads the headers in the uploader's
-    language).
+    (a code of :data:`moodle.LANGUAGES`, e.g. ``fr``: Moodle's importer reads the headers in
+    the uploader's language).
     A downloaded worksheet keeps its own language.
     """
     if fmt not in FORMATS:

@@ -34,9 +34,10 @@ the instructor allows it.
 downloads it — headers, "Yes"/"No", dates, the decimal separator — and its
 importer finds the ``Identifier``, ``Grade`` and ``Last modified (grade)``
 columns by their names in the language of the instructor who uploads it.
-English, French, German and Spanish worksheets are read here (:data:`LANGUAGES`,
-strings of Moodle's ``en``, ``fr``, ``de`` and ``es`` language packs for Moodle
-4.1–4.5), and a filled-in worksheet keeps its own language. In French:
+English, French, German, Spanish, Italian and Brazilian Portuguese worksheets
+are read here (:data:`LANGUAGES`, strings of Moodle's ``en``, ``fr``, ``de``,
+``es``, ``it`` and ``pt_br`` language packs for Moodle 4.x), and a filled-in
+worksheet keeps its own language. In French:
 ``Identifiant`` ("Participant4211": only English puts a space before the
 number), ``Note``, ``Note maximale`` ("100,00"), ``La note peut être modifiée``
 ("Oui"/"Non"), ``Dernière modification (travail remis)``, ``Dernière
@@ -87,7 +88,8 @@ class Language:
     months: tuple[str, ...]
     decimal: str         # langconfig/decsep
     # langconfig/strftimedaydatetime: {A} day, {d} day of the month (no leading zero), {B} month,
-    # {Y} year, {H} hour (00-23), {I} hour (1-12), {M} minutes, {p} AM/PM
+    # {b} its first three letters (the reader also takes "mar." or "março"), {Y} year,
+    # {H} hour (00-23), {I} hour (1-12), {M} minutes, {p} AM/PM
     date_format: str
     blind: str = "Participant"  # assign/participant: a download's folder name with anonymous submissions
 
@@ -137,8 +139,22 @@ SPANISH = Language(
     ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo"),
     ("enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre",
      "noviembre", "diciembre"), ",", "{A}, {d} de {B} de {Y}, {H}:{M}", "Participante")
-#: The worksheet languages this module reads and writes, by language code.
-LANGUAGES = {lang.code: lang for lang in (ENGLISH, FRENCH, GERMAN, SPANISH)}
+ITALIAN = Language(
+    "it", "Identificativo", "Nome", "Codice identificativo", "Stato", "Gruppo", "Valutazione",
+    "Valutazione massima", "La valutazione può essere cambiata", "Ultima modifica (consegna)",
+    "Ultima modifica (valutazione)", "Commenti", "Partecipante", "Sì", "No",
+    ("lunedì", "martedì", "mercoledì", "giovedì", "venerdì", "sabato", "domenica"),
+    ("gennaio", "febbraio", "marzo", "aprile", "maggio", "giugno", "luglio", "agosto", "settembre",
+     "ottobre", "novembre", "dicembre"), ",", "{A}, {d} {B} {Y}, {H}:{M}", "Partecipante")
+BRAZILIAN_PORTUGUESE = Language(
+    "pt_br", "Identificador", "Nome completo", "Número de identificação", "Status", "Grupo", "Nota",
+    "Nota máxima", "Nota pode ser alterada", "Última modificação (envio)", "Última modificação (nota)",
+    "Comentários de feedback", "Participante", "Sim", "Não",
+    ("segunda-feira", "terça-feira", "quarta-feira", "quinta-feira", "sexta-feira", "sábado", "domingo"),
+    ("janeiro", "fevereiro", "março", "abril", "maio", "junho", "julho", "agosto", "setembro", "outubro",
+     "novembro", "dezembro"), ",", "{A}, {d} {b} {Y}, {H}:{M}", "Participante")
+#: The worksheet languages this module reads and writes, by Moodle's language code.
+LANGUAGES = {lang.code: lang for lang in (ENGLISH, FRENCH, GERMAN, SPANISH, ITALIAN, BRAZILIAN_PORTUGUESE)}
 
 #: What Moodle puts before the participant id in ``Identifier`` (English; French has no space).
 PARTICIPANT = ENGLISH.participant
@@ -205,8 +221,9 @@ def participant_id(identifier: str) -> str:
     return normalise_lms_id(identifier)
 
 
-_DATE = re.compile(r"(?:(?P<day>[^\W\d_]+),?\s+)?(?P<d>\d{1,2})\.?\s+(?:de\s+)?(?P<month>[^\W\d_]+)\.?"
-                   r"\s+(?:de\s+)?(?P<y>\d{4}),?\s+(?:à\s+)?(?P<H>\d{1,2})[:h](?P<M>\d{2})"
+_DATE = re.compile(r"(?:(?P<day>[^\W\d_]+(?:-[^\W\d_]+)?),?\s+)?"  # "Friday,", "sexta-feira,"
+                   r"(?P<d>\d{1,2})\.?\s+(?:de\s+)?(?P<month>[^\W\d_]+)\.?\s+(?:de\s+)?(?P<y>\d{4}),?"
+                   r"\s+(?:à\s+)?(?P<H>\d{1,2})[:h](?P<M>\d{2})"
                    r"(?:\s*(?P<ampm>[AaPp][Mm]))?")
 _ISO_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M")
 
@@ -268,9 +285,12 @@ def format_date(when: dt.datetime, lang: Language = ENGLISH) -> str:
     'Freitag, 7. März 2025, 09:05'
     >>> format_date(dt.datetime(2025, 3, 7, 9, 5), SPANISH)
     'viernes, 7 de marzo de 2025, 09:05'
+    >>> format_date(dt.datetime(2025, 3, 7, 9, 5), BRAZILIAN_PORTUGUESE)
+    'sexta-feira, 7 mar 2025, 09:05'
     """
     return lang.date_format.format(
-        A=lang.days[when.weekday()], d=when.day, B=lang.months[when.month - 1], Y=when.year,
+        A=lang.days[when.weekday()], d=when.day, B=lang.months[when.month - 1],
+        b=lang.months[when.month - 1][:3], Y=when.year,
         H=f"{when.hour:02d}", I=when.hour % 12 or 12, M=f"{when.minute:02d}",
         p="AM" if when.hour < 12 else "PM")
 
@@ -351,7 +371,7 @@ def _language(columns: list[str]) -> Language | None:
 
 
 def read_worksheet(path: Path | str) -> Worksheet:
-    """Read a grading worksheet (English, French, German or Spanish); a one-line error when it is not one."""
+    """Read a grading worksheet (in a language of :data:`LANGUAGES`); a one-line error when it is not one."""
     path = Path(path)
     if not path.is_file():
         raise DataethicsError(f"grading worksheet not found: {path}")
