@@ -227,8 +227,7 @@ def bench(assignment: str = "ps01", n_students: int = 30, workers: int = 2, roun
     if pin is not None:
         pin_to(pin)
     load_before = _load()
-    plural = "" if workers == 1 else "es"
-    plain_name = f"plain nbclient, {workers} process{plural}"
+    plain_name = f"plain nbclient, {workers} process{'' if workers == 1 else 'es'}"
     ours_name = f"dataethics grade autograde, {workers} worker{'' if workers == 1 else 's'}"
     from dataethics.grading.course import generate_release
     from dataethics.grading.runner.notebook import rebuild

@@ -18,9 +18,9 @@ names; nbgrader's exchange is ``exchange``). One call:
    was uploaded twice (Canvas's ``-1``, ``-2`` copies) keeps the latest upload;
 4. writes the submission time nbgrader reads from ``timestamp.txt`` — from the
    Moodle grading worksheet's ``Last modified (submission)`` (``worksheet``, in
-   one of the languages it is read in), or, for Canvas's ``LATE`` (which carries no time), one
-   second after the due date — so the autograder flags late work and nbgrader's
-   late penalty applies;
+   any language of ``moodle.LANGUAGES``), or, for Canvas's ``LATE`` (which
+   carries no time), one second after the due date — so the autograder flags
+   late work and nbgrader's late penalty applies;
 5. puts submissions whose id is not in the mapping, and files it cannot read,
    aside in ``lms-aside/<assignment>/`` (never in ``submitted/``, so never
    graded or exported).
@@ -441,10 +441,10 @@ def _submission_time(collector: _Collector, items: list[_Item], due: dt.datetime
                            f"{collector.sheet.path.name}", attention=True)
             continue
         try:
-            when = moodle.parse_date(row.get(collector.sheet.lang.submitted, ""), tz, collector.sheet.lang)
+            lang = collector.sheet.lang
+            when = moodle.parse_date(row.get(lang.submitted, ""), tz, lang)
         except ValueError as exc:
-            collector.once(student, items[0].origin, f"{student}: no submission time",
-                           str(exc),
+            collector.once(student, items[0].origin, f"{student}: no submission time", str(exc),
                            attention=True)
             continue
         if when is not None:

@@ -75,7 +75,7 @@ class Language:
     id_number: str       # core/idnumber (an identity field, when the site shows it)
     status: str          # assign/status
     group: str           # assign/submissionteam
-    grade: str           # core/grade
+    grade: str           # core/gradenoun (core/grade before Moodle 4.4)
     maximum: str         # assign/maxgrade
     can_change: str      # assign/gradecanbechanged
     submitted: str       # assign/lastmodifiedsubmission
@@ -92,11 +92,6 @@ class Language:
     # {H} hour (00-23), {I} hour (1-12), {M} minutes, {p} AM/PM
     date_format: str
     blind: str = "Participant"  # assign/participant: a download's folder name with anonymous submissions
-
-    @property
-    def twelve_hour(self) -> bool:
-        """Whether the worksheet's dates have a 12-hour clock and AM/PM."""
-        return "{I}" in self.date_format
 
     @property
     def columns(self) -> list[str]:
@@ -155,9 +150,6 @@ BRAZILIAN_PORTUGUESE = Language(
      "novembro", "dezembro"), ",", "{A}, {d} {b} {Y}, {H}:{M}", "Participante")
 #: The worksheet languages this module reads and writes, by Moodle's language code.
 LANGUAGES = {lang.code: lang for lang in (ENGLISH, FRENCH, GERMAN, SPANISH, ITALIAN, BRAZILIAN_PORTUGUESE)}
-
-#: What Moodle puts before the participant id in ``Identifier`` (English; French has no space).
-PARTICIPANT = ENGLISH.participant
 
 _TOP = re.compile(r"^(?P<prefix>.+?)_assignsubmission_(?P<plugin>[a-z0-9]+)(?:_(?P<flat>.*))?$", re.S)
 
@@ -385,7 +377,8 @@ def read_worksheet(path: Path | str) -> Worksheet:
     columns = list(reader.fieldnames or [])
     lang = _language(columns)
     if lang is None:
-        wanted = " / ".join(f"{lang.identifier}, {lang.grade}, {lang.graded}" for lang in LANGUAGES.values())
+        wanted = " / ".join(f"{known.identifier}, {known.grade}, {known.graded}"
+                            for known in LANGUAGES.values())
         raise DataethicsError(f"{path}: not a Moodle grading worksheet in a language read here "
                               f"(no columns {wanted})")
     rows = [{c: (row.get(c) or "") for c in columns} for row in reader]
