@@ -197,6 +197,52 @@ def test_a_forked_kernel_is_ready_as_soon_as_it_answers(tmp_path: Path) -> None:
     assert min(waits) < 1.0, waits  # not the 1 s of a missed status (a loose bound for a busy machine)
 
 
+ERRORS = ["import sys\nbefore = set(sys.modules)\nfrom dataethics.check import check",
+          "def answer():\n    raise NotImplementedError()\nanswer()",
+          "check([1, 2], [1, 3], name='your list')",
+          "import pandas as pd\npd.DataFrame({'a': [1]})['b']",
+          "print(sorted(set(sys.modules) - before))"]
+
+
+def _errors_in(km: object, work: Path) -> tuple[list[list[str]], str]:
+    """Run :data:`ERRORS` in the kernel of ``km``: each cell's traceback, and what the last cell printed."""
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in ERRORS])
+    NotebookClient(nb, km=km, allow_errors=True, record_timing=False,
+                   resources={"metadata": {"path": str(work)}}).execute()
+    tracebacks = [o["traceback"] for c in nb.cells for o in c.outputs if o["output_type"] == "error"]
+    return tracebacks, "".join(o.get("text", "") for o in nb.cells[-1].outputs)
+
+
+def test_a_forked_kernels_tracebacks_read_as_a_fresh_kernels_and_cost_no_imports(tmp_path: Path) -> None:
+    """The template formats a traceback once, so its kernels do not pay for the first one
+    (stack_data, pygments, inspect's map of module files); what a student reads is the same."""
+    from jupyter_client.manager import KernelManager
+
+    if prewarm.unavailable(sandbox_available()) is not None:
+        pytest.skip("no pre-warmed kernels on this machine")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    tpl = prewarm.acquire(scratch, prewarm.preload_for([]), [], sandbox_available())
+    try:
+        assert not [f for f in tpl.info["failed"] if "warm-up" in f]
+        work = tpl.fresh_workdir("s0")
+        forked, imported = _errors_in(prewarm.kernel_manager(tpl, work, LIMITS), work)
+    finally:
+        prewarm.close_all()
+    fresh_dir = tmp_path / "fresh"
+    fresh_dir.mkdir()
+    fresh, _ = _errors_in(KernelManager(kernel_name="python3"), fresh_dir)
+    assert len(forked) == 3  # NotImplementedError, the failed check, pandas' KeyError
+    assert forked == fresh
+    assert "your list[1] is 2, expected 3" in "".join(forked[1])
+    # the kernel's first errors imported nothing: the formatting libraries came with the fork
+    new = json.loads(imported.replace("'", '"'))
+    formatting = {"stack_data", "executing", "pygments", "asttokens"}
+    assert not [m for m in new if m.split(".")[0] in formatting], new
+
+
 def test_a_worker_takes_the_template_launched_ahead_and_replaces_a_mismatched_one(tmp_path: Path) -> None:
     """warm() launches without waiting; acquire() with the same settings takes that very process."""
     if prewarm.unavailable(sandbox_available()) is not None:
