@@ -201,7 +201,9 @@ ERRORS = ["import sys\nbefore = set(sys.modules)\nfrom dataethics.check import c
           "def answer():\n    raise NotImplementedError()\nanswer()",
           "check([1, 2], [1, 3], name='your list')",
           "import pandas as pd\npd.DataFrame({'a': [1]})['b']",
-          "print(sorted(set(sys.modules) - before))"]
+          "import json\nkept = get_ipython().history_manager.exceptions\n"
+          "print(json.dumps({'new': sorted(set(sys.modules) - before),\n"
+          "                  'kept': [[e['ename'], len(e['traceback'])] for e in kept.values()]}))"]
 
 
 def _errors_in(km: object, work: Path) -> tuple[list[list[str]], str]:
@@ -217,7 +219,8 @@ def _errors_in(km: object, work: Path) -> tuple[list[list[str]], str]:
 
 def test_a_forked_kernels_tracebacks_read_as_a_fresh_kernels_and_cost_no_imports(tmp_path: Path) -> None:
     """The template formats a traceback once, so its kernels do not pay for the first one
-    (stack_data, pygments, inspect's map of module files); what a student reads is the same."""
+    (stack_data, pygments, inspect's map of module files), and a grading kernel formats each
+    error once, for its output, not again for its history; what a student reads is the same."""
     from jupyter_client.manager import KernelManager
 
     if prewarm.unavailable(sandbox_available()) is not None:
@@ -233,14 +236,19 @@ def test_a_forked_kernels_tracebacks_read_as_a_fresh_kernels_and_cost_no_imports
         prewarm.close_all()
     fresh_dir = tmp_path / "fresh"
     fresh_dir.mkdir()
-    fresh, _ = _errors_in(KernelManager(kernel_name="python3"), fresh_dir)
+    fresh, ordinary = _errors_in(KernelManager(kernel_name="python3"), fresh_dir)
     assert len(forked) == 3  # NotImplementedError, the failed check, pandas' KeyError
     assert forked == fresh
     assert "your list[1] is 2, expected 3" in "".join(forked[1])
     # the kernel's first errors imported nothing: the formatting libraries came with the fork
-    new = json.loads(imported.replace("'", '"'))
+    graded = json.loads(imported)
     formatting = {"stack_data", "executing", "pygments", "asttokens"}
-    assert not [m for m in new if m.split(".")[0] in formatting], new
+    assert not [m for m in graded["new"] if m.split(".")[0] in formatting], graded["new"]
+    # an ordinary kernel keeps a second, formatted traceback of each error; a grading kernel
+    # keeps the error's name only
+    names = ["NotImplementedError", "AssertionError", "KeyError"]
+    assert [name for name, lines in json.loads(ordinary)["kept"] if lines] == names
+    assert graded["kept"] == [[name, 0] for name in names]
 
 
 def test_a_worker_takes_the_template_launched_ahead_and_replaces_a_mismatched_one(tmp_path: Path) -> None:
