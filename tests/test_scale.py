@@ -251,6 +251,44 @@ def test_a_forked_kernels_tracebacks_read_as_a_fresh_kernels_and_cost_no_imports
     assert graded["kept"] == [[name, 0] for name in names]
 
 
+def test_a_function_bound_in_many_modules_is_checked_once_and_still_caught(tmp_path: Path) -> None:
+    """The guard compares each function once, however many guarded modules bind it (pandas binds
+    ``isna`` in four): rewriting its code is still found, named and undone."""
+    from nbclient import NotebookClient
+
+    if prewarm.unavailable(sandbox_available()) is not None:
+        pytest.skip("no pre-warmed kernels on this machine")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    tpl = prewarm.acquire(scratch, prewarm.preload_for([]), [], sandbox_available())
+    probe = """
+import json, pandas as pd
+from dataethics.grading.runner.guard import REQUEST
+guard = get_ipython().kernel.control_handlers[REQUEST].__self__
+owners = [m for m, mod in guard.modules.items() if vars(mod).get("isna") is pd.isna]
+fns = guard.fast_functions[0]
+original = pd.isna.__code__
+pd.isna.__code__ = (lambda obj: False).__code__
+found = [c for c in guard.check() if "isna" in c]
+bindings = sum(len(r.states) for r in guard.records) + len(guard.functions)
+print(json.dumps({"owners": owners, "once": sum(f is pd.isna for f in fns), "fns": len(fns),
+                  "bindings": bindings, "found": found, "restored": pd.isna.__code__ is original,
+                  "isna": bool(pd.isna(None))}))
+"""
+    try:
+        work = tpl.fresh_workdir("s0")
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(probe)])
+        NotebookClient(nb, km=prewarm.kernel_manager(tpl, work, LIMITS), record_timing=False,
+                       resources={"metadata": {"path": str(work)}}).execute()
+    finally:
+        prewarm.close_all()
+    seen = json.loads(nb.cells[0].outputs[0]["text"])
+    assert len(seen["owners"]) >= 2, seen  # pandas and pandas.core.api at least
+    assert seen["once"] == 1 and seen["fns"] < 0.7 * seen["bindings"], seen  # about half are re-exports
+    assert seen["found"] and all("rewrote the code of" in c for c in seen["found"]), seen
+    assert seen["restored"] and seen["isna"], seen  # put back: isna(None) is True again
+
+
 def test_a_worker_takes_the_template_launched_ahead_and_replaces_a_mismatched_one(tmp_path: Path) -> None:
     """warm() launches without waiting; acquire() with the same settings takes that very process."""
     if prewarm.unavailable(sandbox_available()) is not None:

@@ -152,11 +152,20 @@ class Guard:
         """Tuples that let a check compare thousands of entries at C speed (the common, clean case).
 
         The modules' columns come ready from their records (a template prepares them once);
-        only the classes' functions are gathered here.
+        only the classes' functions are gathered here. A function bound in several modules (numpy
+        and pandas re-export about half of theirs) is compared once.
         """
         own = _columns(list(self.functions.values()))
-        self.fast_functions = tuple(tuple(itertools.chain(own[i], *(r.columns[i] for r in self.records)))
-                                    for i in range(4))
+        prepared = _PREPARED_FUNCTIONS.get("columns")
+        if prepared is not None and _PREPARED_FUNCTIONS["names"] == {r.name for r in self.records}:
+            # the template's columns, and those of the modules this kernel snapshot again (the
+            # kernel's start adds IPython's names to builtins): a function object's own state is
+            # what a check compares, whichever module binds it
+            again = [r.columns for r in self.records if r is not _PREPARED.get(r.name)]
+            modules = tuple(prepared[i] + tuple(itertools.chain(*(c[i] for c in again))) for i in range(4))
+        else:
+            modules = _unique_functions([r.columns for r in self.records])
+        self.fast_functions = tuple(own[i] + modules[i] for i in range(4))
 
     @staticmethod
     def _get(obj: Any, name: str) -> Any:
@@ -484,6 +493,8 @@ class _ModuleRecord:
 
 #: module snapshots a pre-warmed template took before forking (shared copy-on-write by its kernels)
 _PREPARED: dict[str, _ModuleRecord] = {}
+#: their modules' names and, once per function, the functions' states as four columns
+_PREPARED_FUNCTIONS: dict[str, Any] = {}
 
 
 def _columns(states: list[tuple]) -> tuple[tuple, tuple, tuple, tuple]:
@@ -492,6 +503,17 @@ def _columns(states: list[tuple]) -> tuple[tuple, tuple, tuple, tuple]:
         return (), (), (), ()
     fns, codes, defaults, kwdefaults = (tuple(column) for column in zip(*states, strict=True))
     return fns, codes, defaults, kwdefaults
+
+
+def _unique_functions(columns: list[tuple[tuple, tuple, tuple, tuple]]) -> tuple[tuple, tuple, tuple, tuple]:
+    """Several records' function columns end to end, each function once.
+
+    Every state recorded for one function is its state at the time (a snapshot is taken
+    before any student code), so keeping one entry per function loses nothing.
+    """
+    fns, codes, defaults, kwdefaults = (itertools.chain(*(c[i] for c in columns)) for i in range(4))
+    unique = dict(zip(fns, zip(codes, defaults, kwdefaults, strict=True), strict=True))
+    return _columns([(fn, *state) for fn, state in unique.items()])
 
 
 def _matching_modules(roots: tuple[str, ...] | list[str]) -> dict[str, types.ModuleType]:
@@ -517,6 +539,8 @@ def prepare(modules: list[str] | tuple[str, ...] = ()) -> int:
     _import_guarded()
     for name, mod in _matching_modules((*_BUILTIN_MODULES, *modules)).items():
         _PREPARED[name] = _ModuleRecord(name, mod)
+    _PREPARED_FUNCTIONS["names"] = set(_PREPARED)
+    _PREPARED_FUNCTIONS["columns"] = _unique_functions([r.columns for r in _PREPARED.values()])
     return len(_PREPARED)
 
 
