@@ -53,6 +53,14 @@ class Case:
     build: Callable[[nbformat.NotebookNode], object] | None = None  # file-level changes
 
 
+# answers the grader's in-band record (see runner.guard.RECORD) without recording anything
+FAKE_RECORD = ("_k = get_ipython().kernel\n"
+               "def _fake(parent, md, reply):\n"
+               "    ask = (parent.get('metadata') or {}).get('dataethics_guard_record') or {}\n"
+               "    return {**md, 'dataethics_guard_recorded': {'nonce': ask.get('nonce')}}\n"
+               "_k.finish_metadata = _fake\n")
+
+
 def _returning(expr: str) -> str:
     return "RETURN(" + expr + ")"
 
@@ -175,6 +183,7 @@ CASES: list[Case] = [
          "sys.modules"),
     Case("numpy_rebound", {"first": "import types\nnp = types.SimpleNamespace(isclose=lambda *a: True)\n"
                                     "{stub}"}, "rebound 'np'"),
+    Case("fakes_the_guards_record", {"first": FAKE_RECORD + "{stub}"}, "finish_metadata", both=True),
     Case("exec_base64", {"first": "import base64\nexec(base64.b64decode("
                                   f"{HIDDEN_HANDLER!r}"
                                   "))\n{stub}"}, "custom exception handler"),

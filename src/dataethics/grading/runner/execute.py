@@ -38,7 +38,7 @@ from typing import Any
 import nbformat
 from nbclient import NotebookClient
 
-from dataethics.grading.runner.guard import REPLY, REQUEST
+from dataethics.grading.runner.guard import RECORD, RECORDED, REPLY, REQUEST
 from dataethics.grading.runner.integrity import attack_report, tamper_report
 from dataethics.grading.runner.kernel import TRUNCATED
 from dataethics.grading.runner.limits import Limits, Outcome
@@ -132,13 +132,16 @@ class GradingClient(NotebookClient):
         self.cut = False
         self.replies: dict[int, str] = {}
         self.reply_errors: dict[int, str] = {}  # cell → the exception the kernel's reply names
-        self.install_seconds = 0.0
+        self.install_seconds: float | None = None  # from the kernel's first answer
+        self.recorded: dict[int, Any] = {}  # cell → the record its reply carried (see .guard.RECORD)
+        self.record_next: dict | None = None  # to ask for in the next execute_request
         self.interrupted = -1
         self.on_cell_executed = self._record_reply
 
     def _record_reply(self, cell: nbformat.NotebookNode, cell_index: int,
                       execute_reply: dict | None) -> None:
         content = (execute_reply or {}).get("content", {})
+        self.recorded[cell_index] = ((execute_reply or {}).get("metadata") or {}).get(RECORDED)
         self.replies[cell_index] = content.get("status") or "none"
         if content.get("status") == "error":
             self.reply_errors[cell_index] = str(content.get("ename") or "")
@@ -184,19 +187,17 @@ class GradingClient(NotebookClient):
         """Display updates are ignored: no output is ever changed after it was capped."""
 
 
-async def _guard(client: GradingClient, record: bool, binds: list[str] | None = None,
-                 light: bool = False) -> list[str]:
+async def _guard(client: GradingClient, record: bool, binds: list[str] | None = None) -> list[str]:
     """Ask the kernel's guard, on the control channel, what changed; an unanswered request is a finding.
 
-    ``binds`` are the names the locked cell that just ran binds in its own source; ``light``
-    asks only to protect them (the machinery is checked before the next locked cell).
+    ``binds`` are the names the locked cell that just ran binds in its own source. (When an
+    answer comes next, that cell's request asks for the record itself: see ``RECORD``.)
     """
     from jupyter_core.utils import ensure_async
 
     kc = client.kc
     nonce = secrets.token_hex(8)
-    msg = kc.session.msg(REQUEST, {"nonce": nonce, "record": record, "binds": binds or [],
-                                   "light": light})
+    msg = kc.session.msg(REQUEST, {"nonce": nonce, "record": record, "binds": binds or []})
     kc.control_channel.send(msg)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -210,7 +211,7 @@ async def _guard(client: GradingClient, record: bool, binds: list[str] | None = 
         content = reply.get("content", {})
         if reply.get("msg_type") != REPLY or content.get("nonce") != nonce:
             return ["the grader's check got a forged answer"]
-        if content.get("checks") == 1:  # the kernel's snapshot time counts as the checks' cost
+        if client.install_seconds is None:  # the kernel's snapshot time counts as the checks' cost
             client.install_seconds = float(content.get("install_seconds") or 0)
         return [str(c)[:200] for c in content.get("changes", [])][:20]
     return ["the grader's check got no answer from the kernel"]
@@ -302,16 +303,33 @@ def run_submission(task: dict) -> dict:
         flag = f"{TAMPERED} (found at {gid}): " + "; ".join(dict.fromkeys(changes))
         out.flags.append(flag[:600])
 
-    async def guard(index: int, record: bool, binds: list[str] | None = None,
-                    light: bool = False) -> None:
+    async def guard(index: int, record: bool, binds: list[str] | None = None) -> None:
         began = time.perf_counter()
-        note(await _guard(client, record=record, binds=binds, light=light), index)
+        note(await _guard(client, record=record, binds=binds), index)
         state["guard_seconds"] += time.perf_counter() - began
-        if not light:
-            state["unchecked_from"] = None
+        state["unchecked_from"] = None
+
+    def recorded(index: int, nonce: str) -> None:
+        """Take the answer to a record asked for in cell ``index``'s own request."""
+        answer = client.recorded.get(index)
+        if not isinstance(answer, dict) or answer.get("nonce") != nonce:
+            note(["the grader's check got no answer from the kernel"], index)
+            return
+        state["guard_seconds"] += float(answer.get("seconds") or 0)
+        if client.install_seconds is None:
+            client.install_seconds = float(answer.get("install_seconds") or 0)
 
     async def execute_all() -> None:
         async with client.async_setup_kernel():
+            channel = client.kc.shell_channel
+            send = channel.send
+
+            def send_with_record(msg: dict) -> None:  # a record asked for rides in the request
+                if client.record_next is not None and msg["header"]["msg_type"] == "execute_request":
+                    msg["metadata"][RECORD], client.record_next = client.record_next, None
+                send(msg)
+
+            channel.send = send_with_record
             dirty = False  # an answer ran since the last check
             for index, cell in enumerate(nb.cells):
                 if cell.cell_type != "code":
@@ -321,18 +339,28 @@ def run_submission(task: dict) -> dict:
                 client.current = index
                 if state["unchecked_from"] is None:
                     state["unchecked_from"] = index
+                # after each locked cell: protect the names it bound. When an answer comes next
+                # and a locked cell later, a full check runs before that locked cell and blames
+                # what it finds on this cell too: only a record here, made by the kernel right
+                # after the cell ran, before its reply (no round trip of its own)
+                after = next_code.get(index)
+                light = not _is_answer(cell) and after is not None and _is_answer(nb.cells[after]) \
+                    and index < last_locked
+                nonce = secrets.token_hex(8)
+                if light:
+                    client.record_next = {"nonce": nonce, "binds": bound_names(cell.source)}
                 state["cell_started"] = time.monotonic()
                 await client.async_execute_cell(cell, index)
                 state["cell_started"] = None
                 state["ran_upto"] = index
+                client.record_next = None
                 if _is_answer(cell):
                     dirty = True
-                else:  # after each locked cell: protect the names it bound
-                    # when an answer comes next and a locked cell later, a full check runs before
-                    # that locked cell and blames what it finds on this cell too: only names here
-                    after = next_code.get(index)
-                    light = after is not None and _is_answer(nb.cells[after]) and index < last_locked
-                    await guard(index, record=True, binds=bound_names(cell.source), light=light)
+                elif light:
+                    recorded(index, nonce)
+                    dirty = False
+                else:
+                    await guard(index, record=True, binds=bound_names(cell.source))
                     dirty = False
 
     def run() -> None:
@@ -397,7 +425,7 @@ def run_submission(task: dict) -> dict:
         out.flags.append("huge output (truncated)")
     _verdicts(nb, client.replies, state["ran_upto"], state["tampered_at"], out)
     out.seconds = time.perf_counter() - start
-    out.guard_seconds = state["guard_seconds"] + client.install_seconds
+    out.guard_seconds = state["guard_seconds"] + (client.install_seconds or 0.0)
     result = asdict(out)  # before the notebook goes in: asdict would deep-copy it
     result["executed"] = nb  # a dict; the parent validates it when it writes the graded copy
     return result

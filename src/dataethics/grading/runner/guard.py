@@ -24,6 +24,11 @@ input or AST transformers, event callbacks or shell, it is answered by the
 kernel's control thread, and the answer lists what changed (then restored). It
 also records and protects the names that locked cells bound to modules,
 functions and classes (``np``, ``check``…), so an answer cannot rebind them.
+When an answer comes right after a locked cell, that record is asked for in the
+locked cell's own request (``RECORD``) and made by the kernel once the cell has
+run, before its reply, which carries the answer (``RECORDED``): no round trip of
+its own, and the check before the next locked cell confirms that the hook doing
+it is still the guard's.
 
 What it cannot stop, by design: code running in the same process can reach the
 guard itself (for instance through ``gc`` or the kernel's handler table) and
@@ -44,6 +49,10 @@ from typing import Any
 
 REQUEST = "dataethics_guard_request"
 REPLY = "dataethics_guard_reply"
+#: in a locked cell's execute_request metadata: record what the cell binds as soon as it has run
+RECORD = "dataethics_guard_record"
+#: in that cell's execute_reply metadata: the request's nonce, and the seconds the record took
+RECORDED = "dataethics_guard_recorded"
 _BUILTIN_MODULES = ("builtins", "math", "operator", "numpy", "pandas", "dataethics.check")
 _SHELL_LISTS = ("input_transformers_post", "ast_transformers")
 _SHELL_OBJECTS = ("custom_exceptions", "CustomTB", "InteractiveTB", "SyntaxTB", "compile",
@@ -420,10 +429,7 @@ class Guard:
         content = parent.get("content", {})
         try:
             binds = [str(b) for b in content.get("binds") or []][:1000]
-            if content.get("light") and content.get("record"):
-                changes = self.record_only(binds)
-            else:
-                changes = self.check(record=bool(content.get("record")), binds=binds)
+            changes = self.check(record=bool(content.get("record")), binds=binds)
             error = ""
         except Exception as exc:  # a check that cannot run is itself a finding
             changes, error = [f"the grader's check failed ({type(exc).__name__}: {exc})"[:200]], "x"
@@ -567,11 +573,43 @@ def _is_builtin_type(cls: type) -> bool:
     return bool(cls.__flags__ & (1 << 8))  # Py_TPFLAGS_IMMUTABLETYPE
 
 
+def _record_after_cell(guard: Guard, original: Any) -> Any:
+    """The kernel's ``finish_metadata``, which also runs a record a locked cell's request asks for.
+
+    ipykernel calls it once a cell has run, before it sends the cell's reply: a record asked
+    for there protects what that cell bound before any later cell can run, with no round
+    trip on the control channel. Its answer rides in the reply's metadata; a reply without
+    it is a finding for the grader.
+    """
+    import time
+
+    def finish_metadata(parent: dict, metadata: dict, reply_content: dict) -> dict:
+        metadata = original(parent, metadata, reply_content)
+        request = (parent.get("metadata") or {}).get(RECORD)
+        if isinstance(request, dict) and parent.get("header", {}).get("msg_type") == "execute_request":
+            began = time.perf_counter()
+            binds = [str(b) for b in request.get("binds") or []][:1000]
+            try:
+                guard.record_only(binds)
+                nonce = request.get("nonce")
+            except Exception:  # the grader sees no answer: a finding
+                nonce = None
+            metadata = {**metadata, RECORDED: {"nonce": nonce, "seconds": time.perf_counter() - began,
+                                               "install_seconds": guard.install_seconds}}
+        return metadata
+
+    return finish_metadata
+
+
 def install(kernel: Any) -> Guard:
-    """Snapshot the kernel's machinery and answer guard requests on its control channel."""
+    """Snapshot the kernel's machinery and answer guard requests on its control channel and,
+    for records, in the replies to locked cells."""
     modules = [m for m in os.environ.get("DATAETHICS_GUARD_MODULES", "").split(",") if m]
     guard = Guard(kernel, modules)
     handler = guard.handle  # one bound method, so that its identity can be checked
     kernel.control_handlers[REQUEST] = handler
     guard.handlers["control_handlers"][REQUEST] = handler
+    finish = _record_after_cell(guard, kernel.finish_metadata)
+    kernel.finish_metadata = finish  # protected from now on, as the snapshot's own
+    guard.kernel_vars["finish_metadata"] = finish
     return guard
