@@ -346,9 +346,8 @@ def run_submission(task: dict) -> dict:
                 after = next_code.get(index)
                 light = not _is_answer(cell) and after is not None and _is_answer(nb.cells[after]) \
                     and index < last_locked
-                nonce = secrets.token_hex(8)
-                if light:
-                    client.record_next = {"nonce": nonce, "binds": bound_names(cell.source)}
+                nonce = secrets.token_hex(8) if light else ""
+                client.record_next = {"nonce": nonce, "binds": bound_names(cell.source)} if light else None
                 state["cell_started"] = time.monotonic()
                 await client.async_execute_cell(cell, index)
                 state["cell_started"] = None
